@@ -1,0 +1,440 @@
+/**
+ * The pre-training loop: data → mask plan → MIM loss → AdamW, with run folders,
+ * logging, figures, atomic checkpoints and exact resume.
+ *
+ * Randomness is counter-based (`makeRng(seed, kind, epoch, step)`), so a resumed
+ * run draws the same data order, crops and masks as an uninterrupted one.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../backend/mod.ts";
+import { checkResumable, loadSavedConfig, saveConfig } from "../config/mod.ts";
+import type { Config } from "../config/schema.ts";
+import { type Batch, type Dataset, loadBatch, openDataset } from "../data/mod.ts";
+import type { MaskPlanner } from "../mim/plan.ts";
+import type { MimModel } from "../mim/types.ts";
+import { patchify } from "../vit/patch.ts";
+import { makeRng, permutation } from "../util/rng.ts";
+import { AdamW } from "./adamw.ts";
+import { type CheckpointData, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { appendMetrics, type MetricRecord, readMetrics, truncateMetrics } from "./metrics.ts";
+import { formatDuration, Progress } from "./progress.ts";
+import { lrAt, peakLr } from "./schedule.ts";
+import { buildModel, buildPlanner, modelImageSize } from "./factory.ts";
+import { writeRunFigures } from "./figures.ts";
+
+/** Options of {@link pretrain} besides the config. */
+export interface PretrainOptions {
+  /** Print nothing but errors. */
+  quiet?: boolean;
+  /** Called with each step's loss when `train.logEvery` is 1 (tests). */
+  onStep?: (step: number, loss: number) => void;
+  /** Stop cleanly after this many steps in this invocation (tests of resume). */
+  stopAfterSteps?: number;
+  /** Skip figures (tests). */
+  figures?: boolean;
+  /** Already-open dataset (tests, notebooks). */
+  dataset?: Dataset;
+}
+
+/** What a finished (or stopped) run reports. */
+export interface PretrainResult {
+  runDir: string;
+  epochsDone: number;
+  steps: number;
+  finalLoss: number;
+  firstLoss: number;
+  seconds: number;
+  /** True when the run stopped before its last epoch (signal or stopAfterSteps). */
+  interrupted: boolean;
+}
+
+/** Default run folder: `runs/<name>/<yyyymmdd-hhmmss>`. */
+export function defaultRunDir(name: string): string {
+  const d = new Date();
+  const p = (n: number) => String(n).padStart(2, "0");
+  const stamp = `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${
+    p(d.getMinutes())
+  }${p(d.getSeconds())}`;
+  return `runs/${name}/${stamp}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+function gatherState(model: MimModel, opt: AdamW, planner: MaskPlanner, meta: Record<string, unknown>): CheckpointData {
+  const arrays = new Map<string, { shape: number[]; data: Float32Array }>();
+  const params = [...model.store.params.values()];
+  params.forEach((p, i) => {
+    arrays.set(`param/${p.name}`, { shape: p.variable.shape, data: p.variable.dataSync() as Float32Array });
+    arrays.set(`adam_m/${p.name}`, { shape: p.variable.shape, data: opt.m[i].dataSync() as Float32Array });
+    arrays.set(`adam_v/${p.name}`, { shape: p.variable.shape, data: opt.v[i].dataSync() as Float32Array });
+  });
+  const all: CheckpointData["arrays"] = new Map(arrays);
+  for (const [k, v] of planner.saveState?.() ?? []) all.set(`planner/${k}`, v);
+  return { meta, arrays: all };
+}
+
+/** Restore model, optimiser and planner state; a shape mismatch names the parameter. */
+export function restoreState(
+  ckpt: CheckpointData,
+  model: MimModel,
+  opt: AdamW | null,
+  planner: MaskPlanner | null,
+  file: string,
+): void {
+  const params = [...model.store.params.values()];
+  for (const [i, p] of params.entries()) {
+    const kinds: [string, tf.Variable | undefined][] = [["param", p.variable]];
+    if (opt) kinds.push(["adam_m", opt.m[i]], ["adam_v", opt.v[i]]);
+    for (const [kind, v] of kinds) {
+      const a = ckpt.arrays.get(`${kind}/${p.name}`);
+      if (!a) {
+        throw new Error(
+          `${file}: parameter "${p.name}" is missing (${kind}); this checkpoint is from another model. Use another run.dir.`,
+        );
+      }
+      if (a.shape.join(",") !== p.variable.shape.join(",")) {
+        throw new Error(
+          `${file}: parameter "${p.name}" has shape [${a.shape}] in the checkpoint but [${p.variable.shape}] in the model; ` +
+            `the checkpoint comes from another model/config. Use the same model.* keys or another run.dir.`,
+        );
+      }
+      v!.assign(tf.tensor(a.data as Float32Array, a.shape));
+    }
+  }
+  if (planner?.loadState) {
+    const sub = new Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>();
+    for (const [k, v] of ckpt.arrays) if (k.startsWith("planner/")) sub.set(k.slice(8), v);
+    planner.loadState(sub);
+  }
+}
+
+/**
+ * Pre-train a MIM model as the config says; resumes when `run.dir` holds an
+ * unfinished run of the same config.
+ */
+export async function pretrain(config: Readonly<Config>, options: PretrainOptions = {}): Promise<PretrainResult> {
+  const log = options.quiet ? () => {} : (s: string) => console.log(s);
+  const t0 = performance.now();
+  const backend = await initBackend({
+    backend: config.run.backend as "auto",
+    threads: config.run.threads,
+    quiet: options.quiet,
+  });
+  const ds = options.dataset ?? await openDataset({
+    name: config.data.name,
+    root: config.data.root,
+    split: config.data.split,
+    limit: config.data.limit,
+    imageSize: config.data.imageSize,
+    onBadImage: config.data.onBadImage,
+  });
+  const imageSize = modelImageSize(config);
+  const { train } = config;
+  const N = ds.length;
+  if (N < train.batchSize) {
+    throw new RangeError(
+      `train.batchSize ${train.batchSize} is larger than the ${N} training images of ${ds.name}; lower train.batchSize or raise data.limit`,
+    );
+  }
+  const stepsPerEpoch = Math.floor(N / train.batchSize);
+  const totalSteps = train.maxSteps > 0
+    ? Math.min(train.maxSteps, stepsPerEpoch * train.epochs)
+    : stepsPerEpoch * train.epochs;
+
+  // ---- run folder ------------------------------------------------------------------------
+  const runDir = config.run.dir || defaultRunDir(config.run.name);
+  await Deno.mkdir(`${runDir}/checkpoints`, { recursive: true });
+  await Deno.mkdir(`${runDir}/plots`, { recursive: true });
+  const ckptPath = `${runDir}/checkpoints/checkpoint.ckpt`;
+  const metricsPath = `${runDir}/metrics.jsonl`;
+  if (await exists(`${runDir}/config.json`)) {
+    checkResumable(await loadSavedConfig(runDir), config, runDir);
+  }
+  await saveConfig(runDir, config);
+
+  // ---- model, optimiser, planner ------------------------------------------------------
+  const model = buildModel(config, ds.channels, imageSize);
+  const shape = model.encoder.shape;
+  const L = model.encoder.numPatches;
+  const opt = new AdamW([...model.store.params.values()], {
+    beta1: train.beta1,
+    beta2: train.beta2,
+    eps: 1e-8,
+    weightDecay: train.weightDecay,
+    clipGrad: train.clipGrad,
+  });
+  const planner = buildPlanner(config, { model, dataset: ds, imageSize, runDir, log });
+  const lr = peakLr(train.baseLr, train.batchSize);
+
+  let globalStep = 0;
+  const loaded = await loadCheckpoint(ckptPath);
+  if (loaded) {
+    restoreState(loaded.ckpt, model, opt, planner, loaded.file);
+    globalStep = loaded.ckpt.meta.globalStep as number;
+    opt.step = loaded.ckpt.meta.optimizerStep as number;
+    if (loaded.warning) console.warn(`warning: ${loaded.warning}`);
+    await truncateMetrics(metricsPath, globalStep);
+    log(`resuming ${runDir} at step ${globalStep}/${totalSteps}`);
+  } else {
+    await truncateMetrics(metricsPath, 0);
+  }
+  await Deno.writeTextFile(
+    `${runDir}/run.json`,
+    JSON.stringify(
+      {
+        backend: backend.backend,
+        threads: backend.threads,
+        simd: backend.simd,
+        backendNote: backend.note,
+        dataset: ds.name,
+        images: N,
+        imageSize,
+        shape,
+        parameters: model.store.count(),
+        stepsPerEpoch,
+        totalSteps,
+        deno: Deno.version.deno,
+        tfjs: tf.version.tfjs,
+      },
+      null,
+      2,
+    ) + "\n",
+  );
+  log(
+    `run ${runDir}: ${ds.name} (${N} images, ${imageSize}px), ${config.mim.method} ` +
+      `${shape.dim}x${shape.depth} patch ${shape.patchSize}, planner ${planner.name}, ` +
+      `${model.store.count().toLocaleString()} params, ${stepsPerEpoch} steps/epoch, ${totalSteps} steps`,
+  );
+
+  // ---- signals: finish the step, checkpoint, exit cleanly --------------------------------
+  let stopRequested = false;
+  const onSignal = () => {
+    if (stopRequested) Deno.exit(130);
+    stopRequested = true;
+    console.error("\nstop requested: finishing the current step and writing a checkpoint...");
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+
+  const progress = new Progress(totalSteps, "pretrain");
+  let pending: { step: number; epoch: number; loss: tf.Scalar; lr: number; phase: string }[] = [];
+  let windowStart = performance.now();
+  let windowImages = 0;
+  let firstLoss = NaN, lastLoss = NaN;
+  let stepsThisRun = 0;
+  let interrupted = false;
+  const history = (await readMetrics(metricsPath)).filter((r) => r.type === "step");
+  if (history.length > 0) {
+    firstLoss = history[0].loss as number;
+    lastLoss = history[history.length - 1].loss as number;
+  }
+
+  /** Read pending losses (one host sync per log window) and write metrics. */
+  const flush = async (planCounts: { masked: number; thrown: number; visible: number }) => {
+    if (pending.length === 0) return;
+    const values = await Promise.all(pending.map((p) => p.loss.data()));
+    const elapsed = (performance.now() - windowStart) / 1000;
+    const ips = windowImages / Math.max(elapsed, 1e-9);
+    const records: MetricRecord[] = [];
+    for (let i = 0; i < pending.length; i++) {
+      const p = pending[i];
+      const loss = values[i][0];
+      p.loss.dispose();
+      if (!Number.isFinite(loss)) {
+        pending.slice(i + 1).forEach((q) => q.loss.dispose());
+        pending = [];
+        throw new Error(
+          `loss is ${loss} at step ${p.step} (epoch ${p.epoch + 1}); stopping. The last good checkpoint ` +
+            `is kept in ${ckptPath}. Lower train.baseLr or set train.clipGrad (e.g. 1.0) and resume.`,
+        );
+      }
+      if (Number.isNaN(firstLoss)) firstLoss = loss;
+      lastLoss = loss;
+      options.onStep?.(p.step, loss);
+      if (train.logEvery === 1 || i === pending.length - 1) {
+        const mean = values.slice(0, i + 1).reduce((a, v) => a + v[0], 0) / (i + 1);
+        records.push({
+          type: "step",
+          epoch: p.epoch,
+          step: p.step,
+          loss: train.logEvery === 1 ? loss : mean,
+          lr: p.lr,
+          imagesPerSec: ips,
+          phase: p.phase,
+          ...planCounts,
+        });
+      }
+    }
+    await appendMetrics(metricsPath, records);
+    const done = pending[pending.length - 1].step;
+    const rate = stepsThisRun / ((performance.now() - t0) / 1000);
+    progress.update(
+      done,
+      `epoch ${pending[pending.length - 1].epoch + 1}/${train.epochs} loss ${lastLoss.toFixed(4)} · ${
+        ips.toFixed(0)
+      } img/s`,
+      (totalSteps - done) / Math.max(rate, 1e-9),
+    );
+    pending = [];
+    windowStart = performance.now();
+    windowImages = 0;
+  };
+
+  const checkpoint = async (epoch: number, counts: { masked: number; thrown: number; visible: number }) => {
+    await flush(counts); // never checkpoint past a non-finite loss
+    await saveCheckpoint(
+      ckptPath,
+      gatherState(model, opt, planner, {
+        globalStep,
+        optimizerStep: opt.step,
+        epoch,
+        stepsPerEpoch,
+        seed: config.run.seed,
+        method: config.mim.method,
+        planner: planner.name,
+      }),
+    );
+  };
+
+  let counts = { masked: 0, thrown: 0, visible: 0 };
+  let stopNow = false;
+  let epoch = Math.floor(globalStep / stepsPerEpoch);
+  try {
+    for (; epoch < train.epochs && globalStep < totalSteps; epoch++) {
+      const epochStart = performance.now();
+      const order = permutation(N, makeRng(config.run.seed, "order", epoch));
+      const phase = planner.phase(epoch);
+      let epochLossSum = 0, epochLossCount = 0;
+      const epochLosses: tf.Scalar[] = [];
+      for (let s = globalStep - epoch * stepsPerEpoch; s < stepsPerEpoch && globalStep < totalSteps; s++) {
+        const indices = order.subarray(s * train.batchSize, (s + 1) * train.batchSize);
+        const batch: Batch = await loadBatch(ds, indices, {
+          imageSize,
+          augment: true,
+          rng: makeRng(config.run.seed, "augment", epoch, s),
+          scale: config.data.cropScale,
+          ratio: config.data.cropRatio,
+          flip: config.data.flip,
+        });
+        const plan = planner.plan(train.batchSize, L, {
+          epoch,
+          step: globalStep,
+          rng: makeRng(config.run.seed, "mask", epoch, s),
+          indices: batch.indices,
+          boxes: batch.boxes,
+          imageSize,
+          patchSize: shape.patchSize,
+        });
+        counts = { masked: plan.numMasked, thrown: plan.numThrown, visible: plan.numVisible };
+        const patchData = patchify(batch.images, train.batchSize, imageSize, ds.channels, shape.patchSize);
+        const patches = tf.tensor2d(patchData, [train.batchSize * L, model.encoder.patchDim]);
+        const stepLr = lrAt(epoch + s / stepsPerEpoch, {
+          lr,
+          minLr: train.minLr,
+          warmupEpochs: train.warmupEpochs,
+          epochs: train.epochs,
+        });
+        const { loss, gradNorm } = opt.minimize(() => model.lossFn(patches, plan), stepLr);
+        patches.dispose();
+        gradNorm.dispose();
+        globalStep++;
+        stepsThisRun++;
+        windowImages += train.batchSize;
+        epochLosses.push(tf.keep(loss.clone()));
+        pending.push({ step: globalStep, epoch, loss, lr: stepLr, phase });
+        if (pending.length >= train.logEvery) await flush(counts);
+        if (epochLosses.length >= 64) {
+          const v = await tf.addN(epochLosses).data();
+          epochLossSum += v[0];
+          epochLossCount += epochLosses.length;
+          tf.dispose(epochLosses);
+          epochLosses.length = 0;
+        }
+        stopNow = stopRequested ||
+          (options.stopAfterSteps !== undefined && stepsThisRun >= options.stopAfterSteps);
+        // The last step of an epoch is checkpointed after the epoch-end work (saliency
+        // updates), so a resume never skips it.
+        const lastOfEpoch = s === stepsPerEpoch - 1;
+        if (!lastOfEpoch && ((train.ckptEvery > 0 && globalStep % train.ckptEvery === 0) || stopNow)) {
+          await checkpoint(epoch, counts);
+        }
+        if (stopNow && !lastOfEpoch) {
+          interrupted = true;
+          tf.dispose(epochLosses);
+          break;
+        }
+      }
+      if (interrupted) break;
+      await flush(counts);
+      if (epochLosses.length > 0) {
+        const v = await tf.addN(epochLosses).data();
+        epochLossSum += v[0];
+        epochLossCount += epochLosses.length;
+        tf.dispose(epochLosses);
+      }
+      progress.finish();
+      const epochDone = globalStep % stepsPerEpoch === 0;
+      const extra = epochDone ? (await planner.afterEpoch?.(epoch)) ?? {} : {};
+      const seconds = (performance.now() - epochStart) / 1000;
+      await appendMetrics(metricsPath, [{
+        type: "epoch",
+        epoch,
+        step: globalStep,
+        loss: epochLossCount > 0 ? epochLossSum / epochLossCount : null,
+        lr: lrAt(epoch + 1, { lr, minLr: train.minLr, warmupEpochs: train.warmupEpochs, epochs: train.epochs }),
+        seconds,
+        imagesPerSec: epochLossCount * train.batchSize / seconds,
+        phase,
+        ...counts,
+        ...extra,
+      }]);
+      log(
+        `epoch ${epoch + 1}/${train.epochs} loss ${(epochLossSum / Math.max(epochLossCount, 1)).toFixed(4)} ` +
+          `(${formatDuration(seconds)}, phase ${phase}, masked/thrown/visible ${counts.masked}/${counts.thrown}/${counts.visible})`,
+      );
+      await checkpoint(epoch + 1, counts);
+      if (options.figures !== false) {
+        await writeRunFigures({ runDir, model, dataset: ds, planner, config, imageSize, epoch });
+      }
+      if (stopNow && globalStep < totalSteps) {
+        interrupted = true;
+        break;
+      }
+    }
+  } finally {
+    progress.finish();
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    pending.forEach((p) => p.loss.dispose());
+    opt.dispose();
+    model.dispose();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  if (interrupted) {
+    log(`stopped at step ${globalStep}/${totalSteps}; run the same command again to resume ${runDir}`);
+  } else {
+    await Deno.writeTextFile(
+      `${runDir}/summary.json`,
+      JSON.stringify({ steps: globalStep, firstLoss, finalLoss: lastLoss, seconds }, null, 2) + "\n",
+    );
+    log(`done: ${runDir} (loss ${firstLoss.toFixed(4)} → ${lastLoss.toFixed(4)}, ${formatDuration(seconds)})`);
+  }
+  return {
+    runDir,
+    epochsDone: Math.floor(globalStep / stepsPerEpoch),
+    steps: globalStep,
+    finalLoss: lastLoss,
+    firstLoss,
+    seconds,
+    interrupted,
+  };
+}

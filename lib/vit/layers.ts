@@ -1,0 +1,157 @@
+/**
+ * Transformer building blocks: dense, LayerNorm, GELU MLP, multi-head
+ * self-attention and the pre-norm block.
+ *
+ * Dense layers run as plain 2-D matMuls with a hand-written gradient that
+ * transposes explicitly: on wasm, matMul with `transposeA/B` falls back to a
+ * scalar loop while the plain 2-D form uses XNNPACK.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { ParamStore } from "./params.ts";
+
+/** y = x W + b for x [N, in], W [in, out], b [out]; gradients via plain matMuls. */
+export const denseOp: (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D = tf
+  .customGrad(
+    // deno-lint-ignore no-explicit-any
+    ((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, save: any) => {
+      save([x, w]);
+      return {
+        value: tf.add(tf.matMul(x, w), b),
+        gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+          const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+          return [
+            tf.matMul(dy, tf.transpose(ws)), // [N, in]
+            tf.matMul(tf.transpose(xs), dy), // [in, out]
+            tf.sum(dy, 0), // [out]
+          ];
+        },
+      };
+      // deno-lint-ignore no-explicit-any
+    }) as any,
+  ) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+
+/** A fully connected layer (xavier-uniform weight, zero bias). */
+export class Linear {
+  readonly w: tf.Variable;
+  readonly b: tf.Variable;
+  constructor(store: ParamStore, name: string, readonly inDim: number, readonly outDim: number) {
+    this.w = store.create(`${name}.weight`, [inDim, outDim], {
+      kind: "xavier",
+      fanIn: inDim,
+      fanOut: outDim,
+    }, true);
+    this.b = store.create(`${name}.bias`, [outDim], { kind: "zeros" }, false);
+  }
+
+  /** @param x [..., in] @returns [..., out] */
+  apply(x: tf.Tensor): tf.Tensor {
+    const shape = x.shape;
+    const rows = x.size / this.inDim;
+    const y = denseOp(
+      x.reshape([rows, this.inDim]) as tf.Tensor2D,
+      this.w as tf.Tensor2D,
+      this.b as tf.Tensor1D,
+    ); // [N, out]
+    return y.reshape([...shape.slice(0, -1), this.outDim]);
+  }
+}
+
+/** LayerNorm over the last axis (eps 1e-6, as in MAE's ViT). */
+export class LayerNorm {
+  readonly gamma: tf.Variable;
+  readonly beta: tf.Variable;
+  constructor(store: ParamStore, name: string, readonly dim: number, readonly eps = 1e-6) {
+    this.gamma = store.create(`${name}.weight`, [dim], { kind: "ones" }, false);
+    this.beta = store.create(`${name}.bias`, [dim], { kind: "zeros" }, false);
+  }
+
+  /** @param x [..., D] */
+  apply(x: tf.Tensor): tf.Tensor {
+    const mean = tf.mean(x, -1, true);
+    const centered = tf.sub(x, mean);
+    const variance = tf.mean(tf.square(centered), -1, true);
+    const normed = tf.mul(centered, tf.rsqrt(tf.add(variance, this.eps)));
+    return tf.add(tf.mul(normed, this.gamma), this.beta);
+  }
+}
+
+/** Exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+}
+
+/** Two-layer GELU MLP with hidden size `dim * ratio`. */
+export class Mlp {
+  readonly fc1: Linear;
+  readonly fc2: Linear;
+  constructor(store: ParamStore, name: string, dim: number, ratio: number) {
+    const hidden = Math.round(dim * ratio);
+    this.fc1 = new Linear(store, `${name}.fc1`, dim, hidden);
+    this.fc2 = new Linear(store, `${name}.fc2`, hidden, dim);
+  }
+
+  apply(x: tf.Tensor): tf.Tensor {
+    return this.fc2.apply(gelu(this.fc1.apply(x)));
+  }
+}
+
+/** Multi-head self-attention (fused qkv projection). */
+export class Attention {
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  readonly headDim: number;
+  constructor(store: ParamStore, name: string, readonly dim: number, readonly heads: number) {
+    if (dim % heads !== 0) {
+      throw new RangeError(`attention: dim ${dim} is not divisible by heads ${heads}`);
+    }
+    this.headDim = dim / heads;
+    this.qkv = new Linear(store, `${name}.qkv`, dim, 3 * dim);
+    this.proj = new Linear(store, `${name}.proj`, dim, dim);
+  }
+
+  /**
+   * @param x [B, T, D]
+   * @returns out [B, T, D] and, when asked, the post-softmax attention [B, H, T, T]
+   */
+  apply(x: tf.Tensor3D, keepAttention = false): { out: tf.Tensor3D; attention?: tf.Tensor4D } {
+    const [B, T, D] = x.shape;
+    const H = this.heads, hd = this.headDim;
+    const qkv = this.qkv.apply(x).reshape([B * T, 3 * D]); // [B*T, 3D]
+    // split columns instead of a 5-D transpose (slow on wasm)
+    const [q, k, v] = tf.split(qkv, 3, 1); // each [B*T, D]
+    const heads = (t: tf.Tensor) => t.reshape([B, T, H, hd]).transpose([0, 2, 1, 3]); // [B, H, T, hd]
+    const qh = tf.mul(heads(q), 1 / Math.sqrt(hd));
+    const kt = k.reshape([B, T, H, hd]).transpose([0, 2, 3, 1]); // [B, H, hd, T]
+    const vh = heads(v); // [B, H, T, hd]
+    const attention = tf.softmax(tf.matMul(qh as tf.Tensor4D, kt as tf.Tensor4D)) as tf.Tensor4D; // [B, H, T, T]
+    const ctx = tf.matMul(attention, vh as tf.Tensor4D) // [B, H, T, hd]
+      .transpose([0, 2, 1, 3]) // [B, T, H, hd]
+      .reshape([B, T, D]);
+    const out = this.proj.apply(ctx) as tf.Tensor3D;
+    return keepAttention ? { out, attention } : { out };
+  }
+}
+
+/** Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)). */
+export class Block {
+  readonly norm1: LayerNorm;
+  readonly attn: Attention;
+  readonly norm2: LayerNorm;
+  readonly mlp: Mlp;
+  constructor(store: ParamStore, name: string, dim: number, heads: number, mlpRatio: number) {
+    this.norm1 = new LayerNorm(store, `${name}.norm1`, dim);
+    this.attn = new Attention(store, `${name}.attn`, dim, heads);
+    this.norm2 = new LayerNorm(store, `${name}.norm2`, dim);
+    this.mlp = new Mlp(store, `${name}.mlp`, dim, mlpRatio);
+  }
+
+  /** @param x [B, T, D] */
+  apply(x: tf.Tensor3D, keepAttention = false): { out: tf.Tensor3D; attention?: tf.Tensor4D } {
+    const a = this.attn.apply(this.norm1.apply(x) as tf.Tensor3D, keepAttention);
+    const h = tf.add(x, a.out) as tf.Tensor3D;
+    const out = tf.add(h, this.mlp.apply(this.norm2.apply(h))) as tf.Tensor3D;
+    return { out, attention: a.attention };
+  }
+}

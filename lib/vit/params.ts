@@ -1,0 +1,82 @@
+/**
+ * Parameter ownership: every trainable weight is a named `tf.Variable` in a
+ * `ParamStore`, created from a seeded host-side initialiser so that the same
+ * seed gives the same weights on every backend.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { makeRng, normalFrom } from "../util/rng.ts";
+
+/** How a weight is initialised. */
+export type Init =
+  | { kind: "zeros" }
+  | { kind: "ones" }
+  | { kind: "normal"; std: number }
+  | { kind: "xavier"; fanIn: number; fanOut: number };
+
+/** One parameter and whether weight decay applies to it. */
+export interface Param {
+  name: string;
+  variable: tf.Variable;
+  decay: boolean;
+}
+
+/** A named collection of variables owned by one model. */
+export class ParamStore {
+  readonly params = new Map<string, Param>();
+  constructor(readonly seed: number) {}
+
+  /**
+   * Create a variable. `decay: false` for norms, biases, tokens and embeddings
+   * (MAE's AdamW parameter groups).
+   */
+  create(name: string, shape: number[], init: Init, decay: boolean): tf.Variable {
+    if (this.params.has(name)) throw new Error(`parameter "${name}" defined twice`);
+    const size = shape.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(size);
+    const rng = makeRng(this.seed, "init", name);
+    switch (init.kind) {
+      case "zeros":
+        break;
+      case "ones":
+        values.fill(1);
+        break;
+      case "normal": {
+        // truncated at 2 std like timm's trunc_normal_
+        const normal = normalFrom(rng);
+        for (let i = 0; i < size; i++) {
+          let z = normal();
+          while (Math.abs(z) > 2) z = normal();
+          values[i] = z * init.std;
+        }
+        break;
+      }
+      case "xavier": {
+        const a = Math.sqrt(6 / (init.fanIn + init.fanOut));
+        for (let i = 0; i < size; i++) values[i] = (2 * rng() - 1) * a;
+        break;
+      }
+    }
+    const variable = tf.variable(tf.tensor(values, shape, "float32"), true);
+    this.params.set(name, { name, variable, decay });
+    return variable;
+  }
+
+  /** Trainable variables in creation order. */
+  variables(): tf.Variable[] {
+    return [...this.params.values()].map((p) => p.variable);
+  }
+
+  /** Number of scalar parameters. */
+  count(): number {
+    let n = 0;
+    for (const p of this.params.values()) n += p.variable.size;
+    return n;
+  }
+
+  dispose(): void {
+    for (const p of this.params.values()) p.variable.dispose();
+    this.params.clear();
+  }
+}
