@@ -18,3 +18,5 @@ export * from "./lib/vit/mod.ts";
 export * from "./lib/mim/mod.ts";
 export * from "./lib/train/mod.ts";
 export { makeRng, normalFrom, permutation, type Rng } from "./lib/util/rng.ts";
+export * from "./lib/amt/mod.ts";
+export * from "./lib/viz/mod.ts";

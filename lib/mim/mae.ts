@@ -171,10 +171,12 @@ export class MaskedAutoencoder implements MimModel {
 
   /** {@link MimModel.predict} */
   predict(patches: tf.Tensor2D, plan: MaskPlan): tf.Tensor2D {
-    return tf.tidy(() => {
-      const idx = uploadPlan(plan);
-      return this.decode(this.encode(patches, plan, idx), plan, idx);
-    });
+    const idx = uploadPlan(plan);
+    try {
+      return tf.tidy(() => this.decode(this.encode(patches, plan, idx), plan, idx));
+    } finally {
+      disposePlanTensors(idx);
+    }
   }
 
   get normPixLoss(): boolean {

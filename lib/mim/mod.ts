@@ -7,3 +7,4 @@ export * from "./plan.ts";
 export * from "./random.ts";
 export * from "./types.ts";
 export * from "./mae.ts";
+export * from "./simmim.ts";

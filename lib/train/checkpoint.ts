@@ -10,6 +10,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { writeFileAtomic } from "../util/fs.ts";
 
 const MAGIC = "AMTCKPT1";
 
@@ -111,30 +112,9 @@ export function decodeCheckpoint(bytes: Uint8Array, path = "<memory>"): Checkpoi
   return { meta: header.meta, arrays };
 }
 
-/** Write bytes atomically: tmp file, fsync, keep the old file as `.prev`, rename. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array, keepPrev = false) {
-  const tmp = `${path}.tmp`;
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
-  try {
-    let written = 0;
-    while (written < bytes.length) written += await f.write(bytes.subarray(written));
-    await f.sync();
-  } finally {
-    f.close();
-  }
-  if (keepPrev) {
-    try {
-      await Deno.rename(path, `${path}.prev`);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-  }
-  await Deno.rename(tmp, path);
-}
-
 /** Save a checkpoint atomically, keeping the previous one as `<path>.prev`. */
 export async function saveCheckpoint(path: string, ckpt: CheckpointData): Promise<void> {
-  await writeFileAtomic(path, encodeCheckpoint(ckpt), true);
+  await writeFileAtomic(path, encodeCheckpoint(ckpt), { keepPrev: true });
 }
 
 /**

@@ -4,11 +4,14 @@
  *
  * @module
  */
+import { AmtPlanner } from "../amt/planner.ts";
+import type { Counting, Strategy } from "../amt/sampler.ts";
 import type { Config } from "../config/schema.ts";
 import type { Dataset } from "../data/types.ts";
 import { MaskedAutoencoder } from "../mim/mae.ts";
 import type { MaskPlanner } from "../mim/plan.ts";
-import { RandomMaskPlanner } from "../mim/random.ts";
+import { RandomMaskPlanner, UnitRandomMaskPlanner } from "../mim/random.ts";
+import { SimMim } from "../mim/simmim.ts";
 import type { MimModel } from "../mim/types.ts";
 import { PRESETS } from "../vit/presets.ts";
 import { resolveShape } from "../vit/vit.ts";
@@ -24,8 +27,10 @@ export function buildModel(config: Readonly<Config>, channels: number, imageSize
   switch (config.mim.method) {
     case "mae":
       return new MaskedAutoencoder({ shape, normPixLoss: config.mim.normPixLoss, seed: config.run.seed });
+    case "simmim":
+      return new SimMim({ shape, seed: config.run.seed });
     default:
-      throw new RangeError(`mim.method "${config.mim.method}" is not available; use "mae"`);
+      throw new RangeError(`mim.method "${config.mim.method}" is not available; use "mae" or "simmim"`);
   }
 }
 
@@ -38,10 +43,53 @@ export interface PlannerContext {
   log: (s: string) => void;
 }
 
+/**
+ * Mask unit in pixels: `mim.maskUnit`, else the patch for MAE and, for SimMIM,
+ * two patches when that tiles the image (SimMIM's 32 px unit over 16 px
+ * patches), else one.
+ */
+export function maskUnitPixels(config: Readonly<Config>, patchSize: number, imageSize: number): number {
+  if (config.mim.maskUnit > 0) return config.mim.maskUnit;
+  if (config.mim.method === "simmim" && imageSize % (2 * patchSize) === 0) return 2 * patchSize;
+  return patchSize;
+}
+
+/** The method's own random masking: MAE's per-patch, SimMIM's per mask unit. */
+export function methodRandomPlanner(config: Readonly<Config>, patchSize: number, imageSize: number): MaskPlanner {
+  if (config.mim.method === "simmim") {
+    return new UnitRandomMaskPlanner(config.mim.maskRatio, maskUnitPixels(config, patchSize, imageSize) / patchSize);
+  }
+  return new RandomMaskPlanner(config.mim.maskRatio);
+}
+
 /** Planner factories by `amt.strategy`; "none" is plain random masking with `mim.maskRatio`. */
 export const PLANNERS: Record<string, (config: Readonly<Config>, ctx: PlannerContext) => MaskPlanner> = {
-  none: (config) => new RandomMaskPlanner(config.mim.maskRatio),
+  none: (config, ctx) => methodRandomPlanner(config, ctx.model.encoder.shape.patchSize, ctx.imageSize),
 };
+for (const strategy of ["amt", "attn-mask", "random", "random-throw", "attn-throw-low"]) {
+  PLANNERS[strategy] = (config, ctx) =>
+    new AmtPlanner(
+      {
+        strategy: strategy as Strategy,
+        maskRatio: config.amt.maskRatio,
+        throwRatio: config.amt.throwRatio,
+        counting: config.amt.counting as Counting,
+        warmup: config.amt.warmup,
+        interval: config.amt.interval,
+        epochs: config.train.epochs,
+        maskUnit: maskUnitPixels(config, ctx.model.encoder.shape.patchSize, ctx.imageSize),
+        batchSize: config.amt.batchSize,
+        vizImages: config.run.vizImages,
+        seed: config.run.seed,
+      },
+      ctx.model,
+      ctx.dataset,
+      ctx.imageSize,
+      ctx.runDir,
+      methodRandomPlanner(config, ctx.model.encoder.shape.patchSize, ctx.imageSize),
+      ctx.log,
+    );
+}
 
 /** Build the planner for `amt.strategy`. */
 export function buildPlanner(config: Readonly<Config>, ctx: PlannerContext): MaskPlanner {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { writeFileAtomic } from "../util/fs.ts";
 
 /** One logged record (step or epoch). */
 export type MetricRecord = Record<string, number | string | boolean | null>;
@@ -42,8 +43,6 @@ export async function readMetrics(path: string): Promise<MetricRecord[]> {
  */
 export async function truncateMetrics(path: string, step: number): Promise<MetricRecord[]> {
   const kept = (await readMetrics(path)).filter((r) => typeof r.step !== "number" || r.step <= step);
-  const tmp = `${path}.tmp`;
-  await Deno.writeTextFile(tmp, kept.map((r) => JSON.stringify(r) + "\n").join(""));
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, kept.map((r) => JSON.stringify(r) + "\n").join(""));
   return kept;
 }

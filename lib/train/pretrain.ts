@@ -226,7 +226,7 @@ export async function pretrain(config: Readonly<Config>, options: PretrainOption
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
 
-  const progress = new Progress(totalSteps, "pretrain");
+  const progress = new Progress(totalSteps, "pretrain", undefined, options.quiet);
   let pending: { step: number; epoch: number; loss: tf.Scalar; lr: number; phase: string }[] = [];
   let windowStart = performance.now();
   let windowImages = 0;

@@ -18,12 +18,18 @@ export function formatDuration(seconds: number): string {
 export class Progress {
   readonly tty: boolean;
   #lastLen = 0;
-  constructor(readonly total: number, readonly label: string, tty?: boolean) {
+  constructor(
+    readonly total: number,
+    readonly label: string,
+    tty?: boolean,
+    readonly silent = false,
+  ) {
     this.tty = tty ?? Deno.stderr.isTerminal();
   }
 
   /** Update with `done` of `total` and a status string (`loss 0.51 · 812 img/s`). */
   update(done: number, status: string, etaSeconds: number): void {
+    if (this.silent) return;
     const frac = this.total > 0 ? Math.min(1, done / this.total) : 0;
     if (this.tty) {
       const width = 24;

@@ -1,0 +1,155 @@
+/**
+ * The AMT mask planner: plugs attention-driven masking and throwing into any
+ * MIM method through the mask-plan seam.
+ *
+ * Per batch: each image's stored map is upsampled, cropped and flipped with
+ * the image's own crop box (`applyCrop`), summed per patch (or per mask unit)
+ * into weights, and handed to the Plackett-Luce sampler.
+ *
+ * @module
+ */
+import { applyCrop } from "../data/augment.ts";
+import type { Dataset } from "../data/types.ts";
+import type { MaskPlan, MaskPlanner, PlanContext } from "../mim/plan.ts";
+import type { MimModel } from "../mim/types.ts";
+import { imageGridPng, overlay, planForImage, planImage } from "../viz/mod.ts";
+import { type Counting, sampleMaskPlans, type Strategy } from "./sampler.ts";
+import { computeSaliency, SaliencyStore } from "./saliency.ts";
+import { amtPhase, isSaliencyUpdate } from "./schedule.ts";
+import { batchPatchWeights } from "./weights.ts";
+import { expandUnitPlan } from "../mim/plan.ts";
+import { denormalize, loadBatch } from "../data/mod.ts";
+import { makeRng } from "../util/rng.ts";
+
+/** AMT planner settings. */
+export interface AmtPlannerOptions {
+  strategy: Strategy;
+  maskRatio: number;
+  throwRatio: number;
+  counting: Counting;
+  warmup: number;
+  interval: number;
+  epochs: number;
+  /** Mask unit in pixels (patch size for MAE; SimMIM's larger unit). */
+  maskUnit: number;
+  /** Saliency pass batch size. */
+  batchSize: number;
+  /** Images shown in saliency figures (0 = none). */
+  vizImages: number;
+  seed: number;
+}
+
+/** Attention-driven masking and throwing. */
+export class AmtPlanner implements MaskPlanner {
+  readonly name: string;
+  readonly store: SaliencyStore;
+  /** Total seconds spent in saliency passes (this process). */
+  saliencySeconds = 0;
+
+  constructor(
+    readonly options: AmtPlannerOptions,
+    readonly model: MimModel,
+    readonly dataset: Dataset,
+    readonly imageSize: number,
+    readonly runDir: string,
+    /** The method's own random masking, used in the warm-up epochs. */
+    readonly warmupPlanner: MaskPlanner,
+    readonly log: (s: string) => void = console.log,
+  ) {
+    this.name = `amt:${options.strategy}`;
+    this.store = new SaliencyStore(dataset.length, model.encoder.gridSize);
+  }
+
+  phase(epoch: number): string {
+    return amtPhase(epoch, this.options);
+  }
+
+  /** Per-patch (per-unit) weights of a batch from the stored maps and crop boxes. */
+  weights(indices: Int32Array, boxes: PlanContext["boxes"]): Float32Array {
+    const S = this.imageSize;
+    const maps = Array.from(indices, (index, b) => applyCrop(this.store.imageMap(index, S), boxes[b], S, S));
+    return batchPatchWeights(maps, this.options.maskUnit);
+  }
+
+  plan(batch: number, numPatches: number, ctx: PlanContext): MaskPlan {
+    const o = this.options;
+    if (this.phase(ctx.epoch) === "warmup") {
+      return this.warmupPlanner.plan(batch, numPatches, ctx);
+    }
+    const w = this.weights(ctx.indices, ctx.boxes);
+    const plan = sampleMaskPlans(w, batch, {
+      maskRatio: o.maskRatio,
+      throwRatio: o.throwRatio,
+      strategy: o.strategy,
+      counting: o.counting,
+      rng: ctx.rng,
+    });
+    const k = o.maskUnit / ctx.patchSize;
+    return k > 1 ? expandUnitPlan(plan, k) : plan;
+  }
+
+  async afterEpoch(epoch: number): Promise<Record<string, number | string> | void> {
+    const done = epoch + 1;
+    if (!isSaliencyUpdate(done, this.options)) return;
+    const pass = await computeSaliency(this.model.encoder, this.dataset, {
+      imageSize: this.imageSize,
+      batchSize: this.options.batchSize,
+      onProgress: (d, n) => {
+        if (d === n || d % (this.options.batchSize * 20) === 0) this.log(`  saliency ${d}/${n}`);
+      },
+    });
+    this.store.update(pass.maps, done);
+    this.saliencySeconds += pass.seconds;
+    this.log(`saliency maps updated after epoch ${done} (${pass.seconds.toFixed(1)} s)`);
+    if (this.options.vizImages > 0) await this.writeFigure(epoch);
+    return { saliencySeconds: pass.seconds, saliencyUpdatedAfter: done };
+  }
+
+  /** image | saliency overlay | mask plan, for a fixed set of images. */
+  async writeFigure(epoch: number): Promise<void> {
+    const S = this.imageSize;
+    const n = Math.min(this.options.vizImages, this.dataset.length);
+    const indices = Int32Array.from({ length: n }, (_, i) => i);
+    const batch = await loadBatch(this.dataset, indices, { imageSize: S, augment: false, rng: makeRng(0, "viz") });
+    const pixels = denormalize(batch.images, this.dataset.mean, this.dataset.std);
+    const L = this.model.encoder.numPatches;
+    const plan = this.plan(n, L, {
+      epoch: epoch + 1,
+      step: 0,
+      rng: makeRng(this.options.seed, "viz-mask"),
+      indices: batch.indices,
+      boxes: batch.boxes,
+      imageSize: S,
+      patchSize: this.model.encoder.shape.patchSize,
+    });
+    const C = this.dataset.channels;
+    const rows = Array.from(indices, (index, b) => {
+      const image = { data: pixels.subarray(b * S * S * C, (b + 1) * S * S * C), height: S, width: S, channels: C };
+      return [
+        image,
+        overlay(image, this.store.imageMap(index, S), 0.6),
+        planImage(image, planForImage(plan, b), this.model.encoder.shape.patchSize),
+      ];
+    });
+    const name = `saliency_epoch${String(epoch + 1).padStart(2, "0")}.png`;
+    await imageGridPng(`${this.runDir}/plots/${name}`, rows, {
+      colLabels: ["image", "saliency", "plan (red masked, grey thrown)"],
+      title: `saliency after epoch ${epoch + 1} (${this.options.strategy} ${this.options.maskRatio}/${this.options.throwRatio})`,
+      scale: Math.max(1, Math.floor(96 / S)),
+    });
+  }
+
+  saveState(): Map<string, { shape: number[]; data: Float32Array | Int32Array }> {
+    return new Map<string, { shape: number[]; data: Float32Array | Int32Array }>([
+      ["saliency", { shape: [this.store.size, this.store.grid * this.store.grid], data: this.store.maps.slice() }],
+      ["saliency_updated", { shape: [1], data: Int32Array.of(this.store.updatedAfterEpoch) }],
+    ]);
+  }
+
+  loadState(arrays: Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>): void {
+    const maps = arrays.get("saliency");
+    const updated = arrays.get("saliency_updated");
+    if (!maps || !updated) return; // checkpoint from a run without AMT state: keep uniform maps
+    this.store.update(maps.data as Float32Array, (updated.data as Int32Array)[0]);
+  }
+}

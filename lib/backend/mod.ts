@@ -1,0 +1,270 @@
+/**
+ * Picks and starts the TensorFlow.js backend for a run: `initBackend()` once at start-up,
+ * `backendSummary()` into the run folder.
+ *
+ * Backends:
+ * - `wasm`: tfjs-backend-wasm 4.22.0 with SIMD and, under Deno, real multithreading. tfjs turns
+ *   threads off when it thinks it runs in Node (Deno looks like Node); we turn the threaded
+ *   build back on and give it pthread workers that run under Deno (see `_wasm_threads.ts`).
+ *   Threads are verified at start (XNNPACK pool size and a per-thread start counter); on any
+ *   failure the single-threaded SIMD build is used and the printed line says why.
+ * - `cpu`: tfjs's pure-JS backend (slow, always available, the reference in tests).
+ * - `webgpu`: tfjs-backend-webgpu on Deno's `navigator.gpu` (needs a GPU adapter).
+ * - `tensorflow`: libtensorflow through `@tensorflow/tfjs-node` (or `-node-gpu`). It is not a
+ *   dependency of this project because its install script downloads libtensorflow. To use it,
+ *   where the internet is reachable run in the project folder
+ *   `deno add npm:@tensorflow/tfjs-node@4.22.0` and then
+ *   `deno install --allow-scripts=npm:@tensorflow/tfjs-node` (or `npm i
+ *   @tensorflow/tfjs-node@4.22.0`; `tfjs-node-gpu` likewise for CUDA). Keep 4.22.0 so it shares
+ *   this project's tfjs-core. Then `--backend=tensorflow` uses it and `auto` prefers it.
+ * - `auto`: tfjs-node-gpu, then tfjs-node (only when installed under `node_modules/`; never
+ *   fetched), then wasm, then cpu.
+ *
+ * `initBackend` also calls `tf.enableProdMode()`, which silences tfjs's Node banner and its own
+ * backend-init warnings (the reasons are reported here instead).
+ *
+ * @example
+ * ```ts ignore
+ * import { initBackend } from "./lib/backend/mod.ts";
+ * const info = await initBackend({ backend: "auto" }); // prints "backend: wasm (SIMD, 2 threads)"
+ * ```
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs";
+import {
+  findNativePackage,
+  NATIVE_PACKAGES,
+  startTfjsNode,
+  startWebgpu,
+  TFJS_NODE_INSTALL,
+} from "./_native.ts";
+import {
+  logicalCores,
+  MAX_WASM_THREADS,
+  startWasm,
+  type WasmStart,
+  wasmStarted,
+  wasmThreadStats,
+} from "./_wasm.ts";
+
+/** The backends `initBackend` accepts. */
+export const BACKEND_CHOICES = ["auto", "wasm", "cpu", "webgpu", "tensorflow"] as const;
+/** A backend choice, as given on the command line (`--backend=wasm`). */
+export type BackendChoice = typeof BACKEND_CHOICES[number];
+
+/** Options for {@link initBackend}. */
+export interface BackendOptions {
+  /** Which backend; `auto` picks the fastest one that starts. */
+  backend: BackendChoice;
+  /** Cap on wasm threads: 0 or absent = one per logical core (at most 8); 1 = single thread. */
+  threads?: number;
+  /** Do not print the one-line report. */
+  quiet?: boolean;
+}
+
+/** What {@link initBackend} started. */
+export interface BackendInfo {
+  /** tfjs backend name now active: `wasm`, `cpu`, `webgpu` or `tensorflow`. */
+  backend: string;
+  /** Threads the backend computes on; 0 = managed natively (tensorflow, webgpu). */
+  threads: number;
+  /** Whether wasm SIMD is in use (false for non-wasm backends). */
+  simd: boolean;
+  /** Why the result differs from the request, or what it runs on; "" when nothing to say. */
+  note: string;
+}
+
+/** {@link BackendInfo} plus the environment, for `config.json` / logs of a run. */
+export interface BackendSummary extends BackendInfo {
+  requested: BackendChoice | "none";
+  line: string;
+  tfjs: string;
+  deno: string;
+  v8: string;
+  os: string;
+  arch: string;
+  logicalCores: number;
+  /** Present once the wasm backend has been started in this process. */
+  wasm?: {
+    dir: string;
+    poolThreads: number;
+    pthreadsStarted: number;
+    workers: number;
+  };
+}
+
+interface Current {
+  key: string;
+  requested: BackendChoice;
+  info: BackendInfo;
+}
+
+let current: Current | null = null;
+/** Serialises `initBackend` calls: tf has one global backend per process. */
+let queue: Promise<unknown> = Promise.resolve();
+
+/** The one-line report, e.g. `backend: wasm (SIMD, 2 threads)`. */
+export function formatBackend(info: BackendInfo): string {
+  if (info.backend === "wasm") {
+    const t = info.threads === 1 ? "1 thread" : `${info.threads} threads`;
+    const head = `${info.simd ? "SIMD" : "no SIMD"}, ${t}`;
+    return `backend: wasm (${info.note ? `${head}: ${info.note}` : head})`;
+  }
+  if (info.backend === "cpu") {
+    return `backend: cpu (pure JS, 1 thread${info.note ? `: ${info.note}` : ""})`;
+  }
+  return `backend: ${info.backend}${info.note ? ` (${info.note})` : ""}`;
+}
+
+function validate(opts: BackendOptions): number {
+  if (!(BACKEND_CHOICES as readonly string[]).includes(opts.backend)) {
+    throw new Error(
+      `backend must be one of ${BACKEND_CHOICES.join(", ")}; got ${JSON.stringify(opts.backend)}`,
+    );
+  }
+  const threads = opts.threads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0) {
+    throw new Error(`threads must be an integer >= 0 (0 = auto); got ${threads}`);
+  }
+  return threads;
+}
+
+function wasmInfo(s: WasmStart, asked: number, capNote: string, extra: string[]): BackendInfo {
+  const notes = [...extra];
+  if (s.fallback !== "") notes.push(s.fallback);
+  else if (capNote !== "") notes.push(capNote);
+  else if (s.threads !== asked && wasmStarted() !== null) {
+    notes.push(`thread count is fixed once wasm started (asked ${asked}, running ${s.threads})`);
+  }
+  return { backend: "wasm", threads: s.threads, simd: s.simd, note: notes.join("; ") };
+}
+
+/** Resolves the wasm thread request: 0 = auto. Returns the count and a note if capped. */
+function wasmThreads(threads: number): { want: number; capNote: string } {
+  const auto = Math.min(logicalCores(), MAX_WASM_THREADS);
+  if (threads === 0) return { want: auto, capNote: "" };
+  if (threads > MAX_WASM_THREADS) {
+    return {
+      want: MAX_WASM_THREADS,
+      capNote: `capped at ${MAX_WASM_THREADS} (the build's pthread pool; asked ${threads})`,
+    };
+  }
+  return { want: threads, capNote: "" };
+}
+
+async function startCpu(note: string): Promise<BackendInfo> {
+  if (!(await tf.setBackend("cpu"))) throw new Error("backend cpu: tf.setBackend('cpu') failed");
+  return { backend: "cpu", threads: 1, simd: false, note };
+}
+
+async function start(choice: BackendChoice, threads: number): Promise<BackendInfo> {
+  switch (choice) {
+    case "cpu":
+      return await startCpu("");
+    case "wasm": {
+      const { want, capNote } = wasmThreads(threads);
+      return wasmInfo(await startWasm(want), want, capNote, []);
+    }
+    case "webgpu": {
+      const adapter = await startWebgpu();
+      return { backend: "webgpu", threads: 0, simd: false, note: adapter };
+    }
+    case "tensorflow": {
+      const installed = NATIVE_PACKAGES.filter((p) => findNativePackage(p) !== null);
+      if (installed.length === 0) {
+        throw new Error(
+          `backend tensorflow: @tensorflow/tfjs-node is not installed under node_modules/. ` +
+            `To use it, ${TFJS_NODE_INSTALL}. Or run with --backend=wasm.`,
+        );
+      }
+      const errors: string[] = [];
+      for (const pkg of installed) {
+        try {
+          const what = await startTfjsNode(pkg);
+          return { backend: "tensorflow", threads: 0, simd: false, note: what };
+        } catch (e) {
+          errors.push(e instanceof Error ? e.message : String(e));
+        }
+      }
+      throw new Error(`backend tensorflow: ${errors.join("; ")}. Or run with --backend=wasm.`);
+    }
+    case "auto": {
+      const skipped: string[] = [];
+      for (const pkg of NATIVE_PACKAGES) {
+        if (findNativePackage(pkg) === null) continue;
+        try {
+          const what = await startTfjsNode(pkg);
+          return { backend: "tensorflow", threads: 0, simd: false, note: what };
+        } catch (e) {
+          skipped.push(e instanceof Error ? e.message : String(e));
+        }
+      }
+      const { want, capNote } = wasmThreads(threads);
+      try {
+        return wasmInfo(await startWasm(want), want, capNote, skipped);
+      } catch (e) {
+        skipped.push(e instanceof Error ? e.message : String(e));
+      }
+      return await startCpu(skipped.join("; "));
+    }
+  }
+}
+
+/**
+ * Starts the backend named by `opts.backend` and prints one line about it unless `quiet`.
+ *
+ * Idempotent: calling again with the same backend and threads returns the same info without
+ * printing; a different choice switches the global tf backend. The wasm thread count is fixed
+ * by the first wasm start in a process.
+ *
+ * @throws if an explicitly named backend cannot start (`webgpu` without an adapter,
+ * `tensorflow` without tfjs-node): the message names the backend and what to do.
+ */
+export function initBackend(opts: BackendOptions): Promise<BackendInfo> {
+  const run = queue.then(async () => {
+    const threads = validate(opts);
+    const key = `${opts.backend}:${threads}`;
+    if (
+      current !== null && current.key === key && tf.engine().backendName === current.info.backend
+    ) {
+      return current.info;
+    }
+    tf.enableProdMode();
+    const info = await start(opts.backend, threads);
+    current = { key, requested: opts.backend, info };
+    if (!opts.quiet) console.log(formatBackend(info));
+    return info;
+  });
+  queue = run.catch(() => {});
+  return run;
+}
+
+/** The active backend and its environment, as plain JSON for logs and run folders. */
+export function backendSummary(): BackendSummary {
+  const info: BackendInfo = current?.info ??
+    { backend: "none", threads: 0, simd: false, note: "initBackend() not called" };
+  const w = wasmStarted();
+  const summary: BackendSummary = {
+    ...info,
+    requested: current?.requested ?? "none",
+    line: formatBackend(info),
+    tfjs: tf.version.tfjs,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    os: Deno.build.os,
+    arch: Deno.build.arch,
+    logicalCores: logicalCores(),
+  };
+  if (w !== null) {
+    const stats = wasmThreadStats();
+    summary.wasm = {
+      dir: w.wasmDir,
+      poolThreads: stats.poolThreads,
+      pthreadsStarted: stats.started,
+      workers: stats.workers,
+    };
+  }
+  return summary;
+}

@@ -1,0 +1,374 @@
+/**
+ * The flat view of the config tree: dotted keys (`"train.epochs"`), their
+ * value kinds, descriptions, and the coercion of CLI strings and YAML/JSON
+ * values into typed values.
+ *
+ * @module
+ */
+
+import { type Config, defaultConfig } from "./schema.ts";
+import { ConfigError } from "./errors.ts";
+import { closest } from "./_suggest.ts";
+
+/** A leaf value of the config tree. */
+export type ConfigValue = string | number | boolean | readonly [number, number];
+
+/** The kind of a leaf, taken from its default (integers are declared in {@linkcode INTEGER_KEYS}). */
+export type ValueKind = "string" | "number" | "integer" | "boolean" | "pair";
+
+/** Number-valued keys that must hold whole numbers. */
+export const INTEGER_KEYS: readonly string[] = Object.freeze([
+  "data.limit",
+  "data.imageSize",
+  "model.patchSize",
+  "model.dim",
+  "model.depth",
+  "model.heads",
+  "model.decoderDim",
+  "model.decoderDepth",
+  "model.decoderHeads",
+  "mim.maskUnit",
+  "amt.warmup",
+  "amt.interval",
+  "amt.batchSize",
+  "train.epochs",
+  "train.batchSize",
+  "train.logEvery",
+  "train.ckptEvery",
+  "train.maxSteps",
+  "eval.knnEvery",
+  "eval.knnK",
+  "run.seed",
+  "run.threads",
+  "run.vizImages",
+]);
+
+/** One line per key, shown by `--help`. */
+const DESCRIPTIONS: Readonly<Record<string, string>> = {
+  "data.name": "dataset",
+  "data.root": 'folder holding the dataset files ("" = embedded Fashion-MNIST)',
+  "data.split": "pre-training split: train | test | unlabeled | train+unlabeled",
+  "data.limit": "use only the first N training images (0 = all)",
+  "data.imageSize": "side of the square model input in px (0 = dataset's native size)",
+  "data.cropScale": "RandomResizedCrop area-fraction range, 0 < a <= b <= 1",
+  "data.cropRatio": "RandomResizedCrop aspect-ratio range, 0 < a <= b",
+  "data.flip": "random horizontal flips",
+  "data.onBadImage": "unreadable file in an image folder",
+  "model.preset": "named ViT shape; the model keys below override it when non-zero",
+  "model.patchSize": "patch side in px (0 = preset's); must divide the image size",
+  "model.dim": "encoder width (0 = preset's)",
+  "model.depth": "encoder blocks (0 = preset's)",
+  "model.heads": "encoder attention heads; must divide model.dim (0 = preset's)",
+  "model.mlpRatio": "MLP hidden width / dim (0 = preset's)",
+  "model.decoderDim": "decoder width (0 = preset's)",
+  "model.decoderDepth": "decoder blocks (0 = preset's)",
+  "model.decoderHeads": "decoder heads; must divide model.decoderDim (0 = preset's)",
+  "mim.method": "masked-image-modeling method",
+  "mim.maskRatio": "random-masking ratio in (0, 1) (MAE 0.75, SimMIM 0.6)",
+  "mim.normPixLoss": "per-patch normalised pixel targets (MAE)",
+  "mim.maskUnit": "SimMIM mask unit in px, a multiple of the patch size (0 = patch size)",
+  "amt.strategy": 'attention-driven masking; "none" = random masking with mim.maskRatio',
+  "amt.maskRatio": "fraction of patches masked (reconstructed), in [0, 1)",
+  "amt.throwRatio": "fraction of patches thrown away; maskRatio + throwRatio < 1",
+  "amt.warmup": "epochs of random masking before the first saliency pass",
+  "amt.interval": "epochs between saliency passes (>= 1)",
+  "amt.counting": "rounding of patch counts",
+  "amt.batchSize": "batch size of the saliency pass",
+  "train.epochs": "pre-training epochs",
+  "train.batchSize": "images per optimiser step",
+  "train.baseLr": "learning rate per 256 images: lr = baseLr * batchSize / 256",
+  "train.minLr": "floor of the cosine schedule",
+  "train.warmupEpochs": "linear learning-rate warm-up, in epochs",
+  "train.weightDecay": "AdamW weight decay",
+  "train.beta1": "AdamW beta1, in [0, 1)",
+  "train.beta2": "AdamW beta2, in [0, 1)",
+  "train.clipGrad": "gradient-norm clipping (0 = off)",
+  "train.logEvery": "read and log the loss every N steps",
+  "train.ckptEvery": "write a checkpoint every N steps (0 = at epoch ends only)",
+  "train.maxSteps": "stop after N optimiser steps in total (0 = run all epochs)",
+  "eval.knnEvery": "kNN monitor every N epochs (0 = off)",
+  "eval.knnK": "neighbours of the kNN monitor",
+  "run.dir": 'run folder ("" = runs/<run.name>/<timestamp>)',
+  "run.seed": "seed of the run's one PRNG (data order, augmentation, masks, init)",
+  "run.backend": "TensorFlow.js backend",
+  "run.threads": "wasm threads (0 = as many as work)",
+  "run.vizImages": "images in the reconstruction figure",
+  "run.name": "experiment name used in the default run folder",
+};
+
+interface KeyInfo {
+  readonly section: string;
+  readonly leaf: string;
+  readonly kind: ValueKind;
+  readonly defaultValue: ConfigValue;
+}
+
+const KEYS: ReadonlyMap<string, KeyInfo> = buildKeyTable();
+
+function buildKeyTable(): Map<string, KeyInfo> {
+  const table = new Map<string, KeyInfo>();
+  const integers = new Set(INTEGER_KEYS);
+  const tree = defaultConfig() as unknown as Record<string, Record<string, unknown>>;
+  for (const [section, keys] of Object.entries(tree)) {
+    for (const [leaf, value] of Object.entries(keys)) {
+      const key = `${section}.${leaf}`;
+      let kind: ValueKind;
+      if (Array.isArray(value)) kind = "pair";
+      else if (typeof value === "boolean") kind = "boolean";
+      else if (typeof value === "string") kind = "string";
+      else kind = integers.has(key) ? "integer" : "number";
+      table.set(key, { section, leaf, kind, defaultValue: value as ConfigValue });
+    }
+  }
+  for (const key of integers) {
+    if (table.get(key)?.kind !== "integer") {
+      throw new Error(`INTEGER_KEYS: "${key}" is not a number key`);
+    }
+  }
+  return table;
+}
+
+/** Every dotted key of the config tree, in schema order. */
+export function configKeys(): string[] {
+  return [...KEYS.keys()];
+}
+
+/** The sections of the config tree (`data`, `model`, ...), in schema order. */
+export function configSections(): string[] {
+  return [...new Set([...KEYS.values()].map((k) => k.section))];
+}
+
+/** The kind of a dotted key, or undefined for an unknown key. */
+export function keyKind(key: string): ValueKind | undefined {
+  return KEYS.get(key)?.kind;
+}
+
+/** The one-line description of a dotted key ("" when none). */
+export function describeKey(key: string): string {
+  return DESCRIPTIONS[key] ?? "";
+}
+
+/**
+ * The config as a flat record of dotted keys, in schema order. Pairs are copied.
+ *
+ * @example
+ * ```ts
+ * import { defaultConfig } from "./schema.ts";
+ * const flat = flattenConfig(defaultConfig());
+ * if (flat["train.epochs"] !== 10) throw new Error("unexpected default");
+ * ```
+ */
+export function flattenConfig(config: Readonly<Config>): Record<string, ConfigValue> {
+  const out: Record<string, ConfigValue> = {};
+  for (const key of KEYS.keys()) {
+    const value = getConfigValue(config, key);
+    out[key] = Array.isArray(value) ? [value[0], value[1]] : value;
+  }
+  return out;
+}
+
+/** The value of a dotted key. */
+export function getConfigValue(config: Readonly<Config>, key: string): ConfigValue {
+  const info = KEYS.get(key);
+  if (!info) throw new ConfigError(unknownKeyMessage(key, undefined, "code"), { key });
+  const tree = config as unknown as Record<string, Record<string, ConfigValue>>;
+  return tree[info.section][info.leaf];
+}
+
+/** Sets a dotted key on a mutable config (the value is assumed already checked). */
+export function setConfigValue(config: Config, key: string, value: ConfigValue): void {
+  const info = KEYS.get(key);
+  if (!info) throw new ConfigError(unknownKeyMessage(key, undefined, "code"), { key });
+  const tree = config as unknown as Record<string, Record<string, ConfigValue>>;
+  tree[info.section][info.leaf] = Array.isArray(value) ? [value[0], value[1]] : value;
+}
+
+/** Renders a value the way a user would type it on the command line. */
+export function formatValue(value: unknown): string {
+  if (Array.isArray(value)) return value.map((v) => formatValue(v)).join(",");
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === undefined) return "(nothing)";
+  if (value !== null && typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+/**
+ * "unknown config key ..." with the closest key, or the section's keys when
+ * nothing is close.
+ */
+export function unknownKeyMessage(key: string, value: unknown, source: string): string {
+  const shown = value === undefined ? "" : `value ${formatValue(value)}, `;
+  let message = `unknown config key "${key}" (${shown}from ${source}).`;
+  const guess = closest(key, configKeys());
+  if (guess !== undefined) return `${message} Did you mean "${guess}"?`;
+  const dot = key.indexOf(".");
+  const section = dot < 0 ? key : key.slice(0, dot);
+  const sections = configSections();
+  if (dot >= 0 && sections.includes(section)) {
+    const leaves = configKeys().filter((k) => k.startsWith(section + ".")).map((k) =>
+      k.slice(dot + 1)
+    );
+    message += ` Keys in "${section}": ${leaves.join(", ")}.`;
+  } else {
+    message += ` Keys are "section.key" with section one of: ${sections.join(", ")}` +
+      " (run with --help for the full list).";
+  }
+  return message;
+}
+
+/** What a kind expects, for messages. */
+function expected(kind: ValueKind): string {
+  switch (kind) {
+    case "integer":
+      return "an integer";
+    case "number":
+      return "a number";
+    case "boolean":
+      return "a boolean (true/false, yes/no, 1/0)";
+    case "string":
+      return "a string";
+    case "pair":
+      return 'two numbers ("a,b" on the command line, [a, b] in YAML)';
+  }
+}
+
+function typeError(key: string, value: unknown, source: string, hint: string): ConfigError {
+  const info = KEYS.get(key)!;
+  return new ConfigError(
+    `config key "${key}" expects ${expected(info.kind)}, got ${formatValue(value)} ` +
+      `(from ${source}). ${hint}`,
+    { key, source },
+  );
+}
+
+function example(key: string, onCli: boolean): string {
+  const info = KEYS.get(key)!;
+  const d = info.defaultValue;
+  if (onCli) return `For example --${key}=${Array.isArray(d) ? d.join(",") : String(d)}.`;
+  const shown = Array.isArray(d)
+    ? `[${d.join(", ")}]`
+    : typeof d === "string"
+    ? JSON.stringify(d)
+    : String(d);
+  return `For example "${info.leaf}: ${shown}" under "${info.section}:".`;
+}
+
+const TRUE_WORDS = new Set(["true", "1", "yes", "on"]);
+const FALSE_WORDS = new Set(["false", "0", "no", "off"]);
+
+function parseNumber(text: string): number | undefined {
+  const t = text.trim();
+  if (t === "") return undefined;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/**
+ * Coerces a command-line string to the type of `key`'s default.
+ *
+ * Numbers reject `NaN`, `""` and words; integer keys reject fractions;
+ * booleans take true/false, yes/no, on/off, 1/0; pairs take `"0.2,1"`.
+ *
+ * @throws {ConfigError} naming the key, the text and an example.
+ */
+export function parseCliValue(key: string, text: string, source = "the command line"): ConfigValue {
+  const info = KEYS.get(key);
+  if (!info) throw new ConfigError(unknownKeyMessage(key, text, source), { key, source });
+  switch (info.kind) {
+    case "string":
+      return text;
+    case "boolean": {
+      const word = text.trim().toLowerCase();
+      if (TRUE_WORDS.has(word)) return true;
+      if (FALSE_WORDS.has(word)) return false;
+      throw typeError(key, text, source, example(key, true));
+    }
+    case "number":
+    case "integer": {
+      const n = parseNumber(text);
+      if (n === undefined) throw typeError(key, text, source, example(key, true));
+      if (info.kind === "integer" && !Number.isInteger(n)) {
+        throw typeError(key, text, source, `Use a whole number. ${example(key, true)}`);
+      }
+      return n;
+    }
+    case "pair": {
+      const body = text.trim().replace(/^\[(.*)\]$/, "$1");
+      const parts = body.split(",").map(parseNumber);
+      if (parts.length !== 2 || parts[0] === undefined || parts[1] === undefined) {
+        throw typeError(key, text, source, example(key, true));
+      }
+      return [parts[0], parts[1]];
+    }
+  }
+}
+
+/**
+ * Checks a value read from YAML or JSON against the kind of `key`.
+ *
+ * Strings are accepted for booleans (`yes`) and pairs (`"0.2,1"`) as on the
+ * command line; numbers are never accepted as strings or vice versa.
+ *
+ * @throws {ConfigError} naming the key, the value, the source and an example.
+ */
+export function checkFileValue(key: string, value: unknown, source: string): ConfigValue {
+  const info = KEYS.get(key);
+  if (!info) throw new ConfigError(unknownKeyMessage(key, value, source), { key, source });
+  if (value === null || value === undefined) {
+    throw new ConfigError(
+      `config key "${key}" has no value (from ${source}). Give a value or delete the line. ` +
+        example(key, false),
+      { key, source },
+    );
+  }
+  switch (info.kind) {
+    case "string":
+      if (typeof value === "string") return value;
+      throw typeError(
+        key,
+        value,
+        source,
+        typeof value === "number" || typeof value === "boolean"
+          ? `Quote it: ${info.leaf}: "${String(value)}".`
+          : example(key, false),
+      );
+    case "boolean":
+      if (typeof value === "boolean") return value;
+      if (typeof value === "string") {
+        const word = value.trim().toLowerCase();
+        if (TRUE_WORDS.has(word)) return true;
+        if (FALSE_WORDS.has(word)) return false;
+      }
+      throw typeError(key, value, source, example(key, false));
+    case "number":
+    case "integer":
+      if (typeof value !== "number" || !Number.isFinite(value)) {
+        const hint = typeof value === "string" && parseNumber(value) !== undefined
+          ? `Write it without quotes: ${info.leaf}: ${value.trim()}.`
+          : example(key, false);
+        throw typeError(key, value, source, hint);
+      }
+      if (info.kind === "integer" && !Number.isInteger(value)) {
+        throw typeError(key, value, source, `Use a whole number. ${example(key, false)}`);
+      }
+      return value;
+    case "pair":
+      if (typeof value === "string") return parseCliValue(key, value, source);
+      if (
+        Array.isArray(value) && value.length === 2 &&
+        value.every((v) => typeof v === "number" && Number.isFinite(v))
+      ) {
+        return [value[0], value[1]];
+      }
+      throw typeError(key, value, source, example(key, false));
+  }
+}
+
+/** Freezes an object and everything it holds. Returns the same object. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value as Record<string, unknown>)) deepFreeze(child);
+  }
+  return value;
+}

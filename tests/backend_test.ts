@@ -1,0 +1,295 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import * as wasm from "@tensorflow/tfjs-backend-wasm";
+import { type BackendInfo, backendSummary, initBackend } from "../lib/backend/mod.ts";
+import { findNativePackage, NATIVE_PACKAGES } from "../lib/backend/_native.ts";
+
+const ROOT = new URL("../", import.meta.url);
+const MOD_URL = new URL("../lib/backend/mod.ts", import.meta.url).href;
+
+/** Seeded inputs: x [M, K], w [K, N]. */
+function inputs(m: number, k: number, n: number): { x: Float32Array; w: Float32Array } {
+  let s = 12345;
+  const next = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  };
+  const x = Float32Array.from({ length: m * k }, next);
+  const w = Float32Array.from({ length: k * n }, next);
+  return { x, w };
+}
+
+/** matMul then softmax over the last axis, on the active backend. */
+async function matMulSoftmax(
+  x: Float32Array,
+  w: Float32Array,
+  m: number,
+  k: number,
+  n: number,
+): Promise<{ mm: Float32Array; sm: Float32Array }> {
+  const [mm, sm] = tf.tidy(() => {
+    const y = tf.matMul(tf.tensor2d(x, [m, k]), tf.tensor2d(w, [k, n])); // [M, N]
+    return [y, tf.softmax(y)];
+  });
+  const out = { mm: (await mm.data()) as Float32Array, sm: (await sm.data()) as Float32Array };
+  tf.dispose([mm, sm]);
+  return out;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+}
+
+/** Same computation on `backend` (already started) and on cpu; returns both diffs. */
+async function compareWithCpu(m: number, k: number, n: number) {
+  const { x, w } = inputs(m, k, n);
+  const backend = tf.getBackend();
+  const got = await matMulSoftmax(x, w, m, k, n);
+  await initBackend({ backend: "cpu", quiet: true });
+  const ref = await matMulSoftmax(x, w, m, k, n);
+  assert.ok(await tf.setBackend(backend), `could not switch back to ${backend}`);
+  return { mm: maxAbsDiff(got.mm, ref.mm), sm: maxAbsDiff(got.sm, ref.sm) };
+}
+
+/** Runs `code` (an async module body with `mod` = lib/backend/mod.ts) in a fresh Deno. */
+async function runFresh(
+  code: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string; err: string }> {
+  const script = `const mod = await import(${JSON.stringify(MOD_URL)});\n${code}`;
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--config", new URL("deno.json", ROOT).pathname, script],
+    cwd: ROOT.pathname,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const res = await cmd.output();
+  const dec = new TextDecoder();
+  return { code: res.code, out: dec.decode(res.stdout), err: dec.decode(res.stderr) };
+}
+
+/** Calls `fn` with console.log captured; returns what it printed. */
+async function captureLog<T>(fn: () => Promise<T>): Promise<{ value: T; lines: string[] }> {
+  const lines: string[] = [];
+  const orig = console.log;
+  console.log = (...args: unknown[]) => lines.push(args.map(String).join(" "));
+  try {
+    return { value: await fn(), lines };
+  } finally {
+    console.log = orig;
+  }
+}
+
+Deno.test("initBackend() rejects an unknown backend and bad thread counts", async () => {
+  await assert.rejects(
+    initBackend({ backend: "tpu" as "cpu" }),
+    /backend must be one of auto, wasm, cpu, webgpu, tensorflow; got "tpu"/,
+  );
+  await assert.rejects(initBackend({ backend: "wasm", threads: -1 }), /threads must be .* got -1/);
+  await assert.rejects(initBackend({ backend: "wasm", threads: 1.5 }), /got 1.5/);
+});
+
+Deno.test("initBackend('cpu') starts cpu, prints one line, and is idempotent", async () => {
+  const first = await captureLog(() => initBackend({ backend: "cpu" }));
+  assert.deepEqual(first.value, { backend: "cpu", threads: 1, simd: false, note: "" });
+  assert.deepEqual(first.lines, ["backend: cpu (pure JS, 1 thread)"]);
+  assert.equal(tf.getBackend(), "cpu");
+  const again = await captureLog(() => initBackend({ backend: "cpu" }));
+  assert.equal(again.value, first.value, "same choice returns the same info object");
+  assert.deepEqual(again.lines, [], "a no-op call prints nothing");
+});
+
+// Starting threaded wasm spawns pthread workers that live for the whole process (unref'd).
+const keepsWorkers = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test({
+  name: "initBackend('wasm') reports SIMD and threads, and matches cpu on matMul + softmax",
+  ...keepsWorkers,
+  fn: async () => {
+    const { value: info, lines } = await captureLog(() => initBackend({ backend: "wasm" }));
+    assert.equal(info.backend, "wasm");
+    assert.equal(tf.getBackend(), "wasm");
+    assert.equal(info.simd, true, "Deno's V8 has wasm SIMD");
+    assert.ok(info.threads >= 1);
+    assert.equal(lines.length, 1);
+    const t = info.threads === 1 ? "1 thread" : `${info.threads} threads`;
+    assert.ok(lines[0].startsWith(`backend: wasm (SIMD, ${t}`), lines[0]);
+    // Small case: 32 rows x 48 inner x 40 cols; fp32 tolerances.
+    const d = await compareWithCpu(32, 48, 40);
+    assert.ok(d.mm < 1e-4, `matMul max |wasm - cpu| = ${d.mm}`);
+    assert.ok(d.sm < 1e-6, `softmax max |wasm - cpu| = ${d.sm}`);
+  },
+});
+
+Deno.test({
+  name: "initBackend('wasm') threads > 1 are real pool threads and compute the cpu result",
+  ...keepsWorkers,
+  fn: async () => {
+    const info: BackendInfo = await initBackend({ backend: "wasm", quiet: true });
+    const cores = navigator.hardwareConcurrency;
+    if (info.threads === 1) {
+      // A single thread is only acceptable with a stated reason (or a 1-core machine).
+      assert.ok(cores === 1 || info.note !== "", `1 thread on ${cores} cores without a reason`);
+      return;
+    }
+    assert.equal(info.threads, Math.min(cores, 8), "auto = one thread per logical core, max 8");
+    // XNNPACK's pool size, as the wasm module itself reports it.
+    assert.equal(wasm.getThreadsCount(), info.threads);
+    const s = backendSummary();
+    assert.ok(s.wasm !== undefined);
+    assert.equal(s.wasm.poolThreads, info.threads);
+    // The caller thread plus (threads - 1) pthreads, each of which checked in when it started.
+    assert.ok(
+      s.wasm.pthreadsStarted >= info.threads - 1,
+      `only ${s.wasm.pthreadsStarted} pthreads started for ${info.threads} threads`,
+    );
+    // Big enough for XNNPACK to split the work across threads: [256, 192] x [192, 384].
+    const d = await compareWithCpu(256, 192, 384);
+    assert.ok(d.mm < 1e-3, `threaded matMul max |wasm - cpu| = ${d.mm}`);
+    assert.ok(d.sm < 1e-5, `threaded softmax max |wasm - cpu| = ${d.sm}`);
+  },
+});
+
+Deno.test({
+  name: "initBackend('wasm') keeps the first thread count and says so",
+  ...keepsWorkers,
+  fn: async () => {
+    const first = await initBackend({ backend: "wasm", quiet: true });
+    const other = first.threads === 1 ? 2 : 1;
+    const info = await initBackend({ backend: "wasm", threads: other, quiet: true });
+    assert.equal(info.threads, first.threads);
+    if (first.note === "") assert.match(info.note, /fixed once wasm started/);
+    assert.equal(tf.getBackend(), "wasm");
+  },
+});
+
+Deno.test({
+  name: "initBackend('auto') picks tfjs-node when installed, else wasm",
+  ...keepsWorkers,
+  fn: async () => {
+    const info = await initBackend({ backend: "auto", quiet: true });
+    const native = NATIVE_PACKAGES.some((p) => findNativePackage(p) !== null);
+    if (!native) {
+      assert.equal(info.backend, "wasm");
+    } else {
+      // Installed but maybe unloadable here: then wasm with the reason in the note.
+      assert.ok(info.backend === "tensorflow" || /tfjs-node/.test(info.note), info.note);
+    }
+    const s = backendSummary();
+    assert.equal(s.requested, "auto");
+    assert.equal(s.backend, info.backend);
+    assert.equal(s.tfjs, "4.22.0");
+    assert.deepEqual(JSON.parse(JSON.stringify(s)), s, "summary is plain JSON");
+  },
+});
+
+Deno.test({
+  name: "initBackend('tensorflow') without tfjs-node fails with install instructions",
+  ...keepsWorkers,
+  fn: async () => {
+    const installed = NATIVE_PACKAGES.filter((p) => findNativePackage(p) !== null);
+    if (installed.length > 0) {
+      // Where tfjs-node exists it must either work or say why it failed.
+      try {
+        const info = await initBackend({ backend: "tensorflow", quiet: true });
+        assert.equal(info.backend, "tensorflow");
+      } catch (e) {
+        assert.match(String(e), /backend tensorflow: .*tfjs-node/);
+      }
+      return;
+    }
+    await assert.rejects(initBackend({ backend: "tensorflow", quiet: true }), (e: Error) => {
+      assert.match(e.message, /^backend tensorflow: @tensorflow\/tfjs-node is not installed/);
+      assert.match(e.message, /deno add npm:@tensorflow\/tfjs-node@4\.22\.0/);
+      assert.match(e.message, /npm i @tensorflow\/tfjs-node@4\.22\.0/);
+      assert.match(e.message, /--backend=wasm/);
+      return true;
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "initBackend('webgpu') starts when an adapter exists, else names the backend and --backend=wasm",
+  ...keepsWorkers,
+  fn: async () => {
+    const gpu = (navigator as { gpu?: GPU }).gpu;
+    const adapter = gpu ? await gpu.requestAdapter() : null;
+    if (adapter !== null) {
+      const info = await initBackend({ backend: "webgpu", quiet: true });
+      assert.equal(info.backend, "webgpu");
+      assert.equal(tf.getBackend(), "webgpu");
+      const d = await compareWithCpu(16, 24, 20);
+      assert.ok(d.mm < 1e-4, `webgpu matMul max |diff| = ${d.mm}`);
+      assert.ok(d.sm < 1e-5, `webgpu softmax max |diff| = ${d.sm}`);
+    } else {
+      await assert.rejects(
+        initBackend({ backend: "webgpu", quiet: true }),
+        /^Error: backend webgpu: .*--backend=wasm/,
+      );
+    }
+  },
+});
+
+Deno.test("initBackend('webgpu') with no adapter (fresh process) gives a clear error", async () => {
+  // DENO_WEBGPU_BACKEND=dx12 selects a graphics API Linux lacks, so Deno finds no adapter.
+  const r = await runFresh(
+    `const gpu = navigator.gpu;
+     const adapter = gpu ? await gpu.requestAdapter() : null;
+     let error = null;
+     try { await mod.initBackend({ backend: "webgpu", quiet: true }); }
+     catch (e) { error = e.message; }
+     console.log(JSON.stringify({ adapter: adapter !== null, error }));`,
+    { DENO_WEBGPU_BACKEND: Deno.build.os === "windows" ? "metal" : "dx12" },
+  );
+  assert.equal(r.code, 0, r.err);
+  const res = JSON.parse(r.out.trim().split("\n").at(-1)!);
+  if (res.adapter) {
+    assert.equal(res.error, null, "an adapter exists, so webgpu must start");
+  } else {
+    assert.match(res.error, /^backend webgpu: .*no GPU adapter.*--backend=wasm/);
+  }
+});
+
+Deno.test("initBackend('wasm') falls back to 1 SIMD thread with the reason when workers fail", async () => {
+  // Make every pthread worker fail to start; the backend must still come up, single-threaded.
+  const r = await runFresh(
+    `const wt = (await import("node:worker_threads")).default;
+     wt.Worker = class { constructor() { throw new Error("workers disabled by test"); } };
+     const tf = await import("@tensorflow/tfjs");
+     const info = await mod.initBackend({ backend: "wasm", threads: 2 });
+     const a = tf.tensor2d([[1, 2], [3, 4]]);
+     const y = Array.from(await tf.softmax(tf.matMul(a, a)).data());
+     console.log(JSON.stringify({ info, y, backend: tf.getBackend() }));`,
+  );
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.trim().split("\n");
+  assert.equal(
+    lines[0],
+    "backend: wasm (SIMD, 1 thread: threaded wasm failed (workers disabled by test))",
+  );
+  const res = JSON.parse(lines.at(-1)!);
+  assert.equal(res.backend, "wasm");
+  assert.equal(res.info.threads, 1);
+  // softmax([[7, 10], [15, 22]]) row-wise.
+  const e3 = 1 / (1 + Math.exp(3)), e7 = 1 / (1 + Math.exp(7));
+  const want = [e3, 1 - e3, e7, 1 - e7];
+  for (let i = 0; i < 4; i++) assert.ok(Math.abs(res.y[i] - want[i]) < 1e-6, `y[${i}]`);
+});
+
+Deno.test("initBackend('wasm', threads: 2) in a fresh process runs 2 threads and exits", async () => {
+  // The pool threads never finish; the process must still exit when the script ends.
+  const r = await runFresh(
+    `const info = await mod.initBackend({ backend: "wasm", threads: 2, quiet: true });
+     console.log(JSON.stringify({ info, s: mod.backendSummary().wasm }));`,
+  );
+  assert.equal(r.code, 0, r.err);
+  const res = JSON.parse(r.out.trim().split("\n").at(-1)!);
+  assert.equal(res.info.threads, 2, res.info.note);
+  assert.equal(res.s.poolThreads, 2);
+  assert.equal(res.s.pthreadsStarted, 1);
+});
