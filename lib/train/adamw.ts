@@ -18,6 +18,8 @@ export interface AdamWOptions {
   weightDecay: number;
   /** Clip the global gradient norm to this value (0 = off). */
   clipGrad: number;
+  /** Per-parameter lr multipliers, same order as the params (layer-wise lr decay). */
+  lrScales?: number[];
 }
 
 /** AdamW over a fixed list of parameters. */
@@ -59,9 +61,10 @@ export class AdamW {
         const v = tf.add(tf.mul(this.v[i], b2), tf.mul(tf.square(g), 1 - b2));
         this.m[i].assign(m);
         this.v[i].assign(v);
+        const plr = lr * (this.options.lrScales?.[i] ?? 1);
         const denom = tf.add(tf.sqrt(tf.mul(v, c2)), eps);
-        let next = tf.sub(p.variable, tf.mul(tf.div(tf.mul(m, c1), denom), lr));
-        if (p.decay && wd > 0) next = tf.sub(next, tf.mul(p.variable, lr * wd));
+        let next = tf.sub(p.variable, tf.mul(tf.div(tf.mul(m, c1), denom), plr));
+        if (p.decay && wd > 0) next = tf.sub(next, tf.mul(p.variable, plr * wd));
         p.variable.assign(next);
       });
     });

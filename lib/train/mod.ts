@@ -12,3 +12,4 @@ export * from "./progress.ts";
 export * from "./factory.ts";
 export * from "./figures.ts";
 export * from "./pretrain.ts";
+export * from "./load_run.ts";

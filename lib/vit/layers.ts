@@ -134,6 +134,30 @@ export class Attention {
   }
 }
 
+/**
+ * Stochastic depth: drop the residual branch of whole samples with probability
+ * `rate`, scaling kept ones by `1 / (1 - rate)`.
+ *
+ * @param x [B, ...]
+ */
+export function dropPath(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+  if (rate <= 0) return x;
+  const B = x.shape[0];
+  const keep = tf.floor(tf.add(tf.randomUniform([B], 0, 1, "float32", seed), 1 - rate)); // [B] of 0/1
+  const shape = [B, ...x.shape.slice(1).map(() => 1)];
+  return tf.mul(x, tf.div(keep, 1 - rate).reshape(shape));
+}
+
+/** Per-call block options. */
+export interface BlockCall {
+  /** Return the post-softmax attention. */
+  keepAttention?: boolean;
+  /** Drop-path rate for this block (training only). */
+  dropPath?: number;
+  /** Seed of this call's drop-path draws. */
+  seed?: number;
+}
+
 /** Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)). */
 export class Block {
   readonly norm1: LayerNorm;
@@ -148,10 +172,11 @@ export class Block {
   }
 
   /** @param x [B, T, D] */
-  apply(x: tf.Tensor3D, keepAttention = false): { out: tf.Tensor3D; attention?: tf.Tensor4D } {
-    const a = this.attn.apply(this.norm1.apply(x) as tf.Tensor3D, keepAttention);
-    const h = tf.add(x, a.out) as tf.Tensor3D;
-    const out = tf.add(h, this.mlp.apply(this.norm2.apply(h))) as tf.Tensor3D;
-    return { out, attention: a.attention };
+  apply(x: tf.Tensor3D, call: BlockCall = {}): { out: tf.Tensor3D; attention?: tf.Tensor4D } {
+    const rate = call.dropPath ?? 0, seed = call.seed ?? 0;
+    const a = this.attn.apply(this.norm1.apply(x) as tf.Tensor3D, call.keepAttention ?? false);
+    const h = tf.add(x, dropPath(a.out, rate, seed)) as tf.Tensor3D;
+    const m = dropPath(this.mlp.apply(this.norm2.apply(h)), rate, seed + 1);
+    return { out: tf.add(h, m) as tf.Tensor3D, attention: a.attention };
   }
 }

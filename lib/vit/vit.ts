@@ -136,17 +136,25 @@ export class VisionTransformer {
    * Run the blocks and the final norm.
    *
    * @param x [B, T, D]
+   * @param train drop-path rate (maximum, reached by the last block) and seed; omit at eval
    * @returns tokens [B, T, D]; with `keepAttention`, the last block's attention [B, H, T, T]
    */
-  forwardTokens(x: tf.Tensor3D, keepAttention = false): {
+  forwardTokens(x: tf.Tensor3D, keepAttention = false, train?: { dropPath: number; seed: number }): {
     tokens: tf.Tensor3D;
     attention?: tf.Tensor4D;
   } {
     let h = x;
     let attention: tf.Tensor4D | undefined;
+    const depth = this.blocks.length;
     this.blocks.forEach((block, i) => {
-      const last = i === this.blocks.length - 1;
-      const r = block.apply(h, keepAttention && last);
+      const last = i === depth - 1;
+      // drop-path rate grows linearly with depth (timm's stochastic depth decay rule)
+      const rate = train && depth > 1 ? train.dropPath * i / (depth - 1) : (train?.dropPath ?? 0);
+      const r = block.apply(h, {
+        keepAttention: keepAttention && last,
+        dropPath: rate,
+        seed: (train?.seed ?? 0) * 1000 + 2 * i,
+      });
       h = r.out;
       if (r.attention) attention = r.attention;
     });
@@ -159,14 +167,18 @@ export class VisionTransformer {
    * @param patches [B, L, p*p*C]
    * @returns tokens [B, 1+L, D], cls [B, D], and the last attention when asked
    */
-  forwardFeatures(patches: tf.Tensor3D, keepAttention = false): {
+  forwardFeatures(
+    patches: tf.Tensor3D,
+    keepAttention = false,
+    train?: { dropPath: number; seed: number },
+  ): {
     tokens: tf.Tensor3D;
     cls: tf.Tensor2D;
     attention?: tf.Tensor4D;
   } {
     const B = patches.shape[0];
     const x = this.embed(patches.reshape([B * this.numPatches, this.patchDim]), null, null, B);
-    const r = this.forwardTokens(x, keepAttention);
+    const r = this.forwardTokens(x, keepAttention, train);
     const cls = r.tokens.slice([0, 0, 0], [B, 1, this.shape.dim]).reshape([B, this.shape.dim]);
     return { tokens: r.tokens, cls: cls as tf.Tensor2D, attention: r.attention };
   }
