@@ -31,7 +31,11 @@ Deno.test("AMT schedule: warm-up phase, updates after epoch `warmup` and every `
   const s = { warmup: 4, interval: 3, epochs: 12 };
   assert.deepEqual(saliencyUpdates(s), [4, 7, 10]);
   assert.equal(isSaliencyUpdate(12, s), false);
-  assert.deepEqual(saliencyUpdates({ warmup: 40, interval: 40, epochs: 400 }).slice(0, 3), [40, 80, 120]);
+  assert.deepEqual(saliencyUpdates({ warmup: 40, interval: 40, epochs: 400 }).slice(0, 3), [
+    40,
+    80,
+    120,
+  ]);
   assert.equal(saliencyUpdates({ warmup: 40, interval: 40, epochs: 400 }).at(-1), 360);
   assert.deepEqual([0, 3, 4, 11].map((e) => amtPhase(e, s)), ["warmup", "warmup", "amt", "amt"]);
 });
@@ -51,19 +55,27 @@ Deno.test("AmtPlanner weights follow a map through crops and flips", () => {
     decoderHeads: 2,
   };
   const mae = new MaskedAutoencoder({ shape, normPixLoss: true, seed: 0 });
-  const planner = new AmtPlanner({
-    strategy: "amt",
-    maskRatio: 0.25,
-    throwRatio: 0.25,
-    counting: "floor",
-    warmup: 1,
-    interval: 1,
-    epochs: 3,
-    maskUnit: 4,
-    batchSize: 4,
-    vizImages: 0,
-    seed: 0,
-  }, mae, ds, 16, "/tmp/unused", new RandomMaskPlanner(0.75), () => {});
+  const planner = new AmtPlanner(
+    {
+      strategy: "amt",
+      maskRatio: 0.25,
+      throwRatio: 0.25,
+      counting: "floor",
+      warmup: 1,
+      interval: 1,
+      epochs: 3,
+      maskUnit: 4,
+      batchSize: 4,
+      vizImages: 0,
+      seed: 0,
+    },
+    mae,
+    ds,
+    16,
+    "/tmp/unused",
+    new RandomMaskPlanner(0.75),
+    () => {},
+  );
   // map of image 0: only grid cell (0, 3) (top-right) is hot
   const maps = new Float32Array(4 * 16);
   maps[3] = 1;
@@ -95,19 +107,27 @@ Deno.test("AmtPlanner: warm-up plans are random with the method's ratio; AMT pla
     decoderHeads: 2,
   };
   const mae = new MaskedAutoencoder({ shape, normPixLoss: true, seed: 0 });
-  const planner = new AmtPlanner({
-    strategy: "amt",
-    maskRatio: 0.25,
-    throwRatio: 0.5,
-    counting: "floor",
-    warmup: 1,
-    interval: 1,
-    epochs: 3,
-    maskUnit: 4,
-    batchSize: 4,
-    vizImages: 0,
-    seed: 0,
-  }, mae, ds, 16, "/tmp/unused", new RandomMaskPlanner(0.75), () => {});
+  const planner = new AmtPlanner(
+    {
+      strategy: "amt",
+      maskRatio: 0.25,
+      throwRatio: 0.5,
+      counting: "floor",
+      warmup: 1,
+      interval: 1,
+      epochs: 3,
+      maskUnit: 4,
+      batchSize: 4,
+      vizImages: 0,
+      seed: 0,
+    },
+    mae,
+    ds,
+    16,
+    "/tmp/unused",
+    new RandomMaskPlanner(0.75),
+    () => {},
+  );
   const ctx = (epoch: number) => ({
     epoch,
     step: 0,

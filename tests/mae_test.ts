@@ -43,8 +43,12 @@ Deno.test("denseOp() gradients equal tf.matMul's", () => {
   const w = tf.tensor2d(Float32Array.from({ length: 12 }, () => rng()), [3, 4]);
   const b = tf.tensor1d([0.1, 0.2, 0.3, 0.4]);
   const dy = tf.tensor2d(Float32Array.from({ length: 20 }, () => rng()), [5, 4]);
-  const ours = tf.grads((x, w, b) => tf.sum(tf.mul(denseOp(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D), dy)));
-  const ref = tf.grads((x, w, b) => tf.sum(tf.mul(tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b), dy)));
+  const ours = tf.grads((x, w, b) =>
+    tf.sum(tf.mul(denseOp(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D), dy))
+  );
+  const ref = tf.grads((x, w, b) =>
+    tf.sum(tf.mul(tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b), dy))
+  );
   const g1 = ours([x, w, b]), g2 = ref([x, w, b]);
   for (let i = 0; i < 3; i++) {
     const d = tf.max(tf.abs(tf.sub(g1[i], g2[i]))).dataSync()[0];
@@ -67,14 +71,19 @@ Deno.test("MaskedAutoencoder.loss() counts masked patches only", () => {
     });
   const base = value(data);
   assert.ok(Math.abs(value(perturb(data, 0, v)) - base) < 1e-7, "visible target changed the loss");
-  assert.ok(Math.abs(value(perturb(data, 0, m)) - base) > 1e-3, "masked target did not change the loss");
+  assert.ok(
+    Math.abs(value(perturb(data, 0, m)) - base) > 1e-3,
+    "masked target did not change the loss",
+  );
   mae.dispose();
 });
 
 Deno.test("MaskedAutoencoder encoder sees only visible patches; thrown patches change nothing", () => {
   const mae = new MaskedAutoencoder({ shape, normPixLoss: false, seed: 0 });
   // a hand-made plan with throwing: 6 masked, 6 thrown, 4 visible per image
-  const masked = new Int32Array(B * 6), thrown = new Int32Array(B * 6), visible = new Int32Array(B * 4);
+  const masked = new Int32Array(B * 6),
+    thrown = new Int32Array(B * 6),
+    visible = new Int32Array(B * 4);
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < 6; k++) masked[b * 6 + k] = k;
     for (let k = 0; k < 6; k++) thrown[b * 6 + k] = 6 + k;
@@ -103,7 +112,8 @@ Deno.test("MaskedAutoencoder encoder sees only visible patches; thrown patches c
   assert.equal(lossOf(mae, thrownChanged, plan), base);
   assert.deepEqual(grads(thrownChanged), baseGrads);
   // a masked patch's input pixels do not reach the encoder: predictions are unchanged
-  const pred = (d: Float32Array) => tf.tidy(() => Array.from(mae.predict(tf.tensor2d(d, [B * L, P]), plan).dataSync()));
+  const pred = (d: Float32Array) =>
+    tf.tidy(() => Array.from(mae.predict(tf.tensor2d(d, [B * L, P]), plan).dataSync()));
   assert.deepEqual(pred(perturb(data, 1, 2)), pred(data));
   assert.notDeepEqual(pred(perturb(data, 1, 13)), pred(data));
   mae.dispose();
@@ -112,7 +122,11 @@ Deno.test("MaskedAutoencoder encoder sees only visible patches; thrown patches c
 Deno.test("MaskedAutoencoder loss does not depend on the order of plan rows (decoder is permutation-equivariant)", () => {
   const mae = new MaskedAutoencoder({ shape, normPixLoss: true, seed: 3 });
   const plan = randomMaskPlan(B, L, 0.75, makeRng(5, "m"));
-  const shuffled: MaskPlan = { ...plan, visible: plan.visible.slice(), masked: plan.masked.slice() };
+  const shuffled: MaskPlan = {
+    ...plan,
+    visible: plan.visible.slice(),
+    masked: plan.masked.slice(),
+  };
   for (let b = 0; b < B; b++) {
     shuffled.visible.subarray(b * plan.numVisible, (b + 1) * plan.numVisible).reverse();
     shuffled.masked.subarray(b * plan.numMasked, (b + 1) * plan.numMasked).reverse();

@@ -52,7 +52,8 @@ Deno.test("SimMim: loss on masked pixels only; masked inputs are replaced by the
   const model = new SimMim({ shape, seed: 1 });
   const plan = throwPlan();
   const x = data(1);
-  const loss = (d: Float32Array) => tf.tidy(() => model.lossFn(tf.tensor2d(d, [B * L, P]), plan).dataSync()[0]);
+  const loss = (d: Float32Array) =>
+    tf.tidy(() => model.lossFn(tf.tensor2d(d, [B * L, P]), plan).dataSync()[0]);
   const pred = (d: Float32Array) =>
     tf.tidy(() => Array.from(model.predict(tf.tensor2d(d, [B * L, P]), plan).dataSync()));
   const grads = (d: Float32Array) =>

@@ -65,13 +65,18 @@ Deno.test("randomMaskPlan() masks each patch with probability nM/L", () => {
   for (const i of plan.masked) counts[i]++;
   const p = plan.numMasked / L;
   const sd = Math.sqrt(B * p * (1 - p));
-  for (let i = 0; i < L; i++) assert.ok(Math.abs(counts[i] - B * p) < 5 * sd, `patch ${i}: ${counts[i]}`);
+  for (let i = 0; i < L; i++) {
+    assert.ok(Math.abs(counts[i] - B * p) < 5 * sd, `patch ${i}: ${counts[i]}`);
+  }
 });
 
 Deno.test("resolveShape() applies overrides and refuses a patch that does not divide the image", () => {
   const s = resolveShape({ preset: "vit-tiny-32", depth: 2 }, 3);
   assert.equal(s.depth, 2);
   assert.equal(s.dim, 192);
-  assert.throws(() => resolveShape({ preset: "vit-tiny-32", patchSize: 5 }, 3), /patchSize 5 does not divide/);
+  assert.throws(
+    () => resolveShape({ preset: "vit-tiny-32", patchSize: 5 }, 3),
+    /patchSize 5 does not divide/,
+  );
   assert.throws(() => resolveShape({ preset: "vit-nope" }, 3), /Valid presets/);
 });

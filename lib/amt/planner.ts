@@ -67,7 +67,10 @@ export class AmtPlanner implements MaskPlanner {
   /** Per-patch (per-unit) weights of a batch from the stored maps and crop boxes. */
   weights(indices: Int32Array, boxes: PlanContext["boxes"]): Float32Array {
     const S = this.imageSize;
-    const maps = Array.from(indices, (index, b) => applyCrop(this.store.imageMap(index, S), boxes[b], S, S));
+    const maps = Array.from(
+      indices,
+      (index, b) => applyCrop(this.store.imageMap(index, S), boxes[b], S, S),
+    );
     return batchPatchWeights(maps, this.options.maskUnit);
   }
 
@@ -110,7 +113,11 @@ export class AmtPlanner implements MaskPlanner {
     const S = this.imageSize;
     const n = Math.min(this.options.vizImages, this.dataset.length);
     const indices = Int32Array.from({ length: n }, (_, i) => i);
-    const batch = await loadBatch(this.dataset, indices, { imageSize: S, augment: false, rng: makeRng(0, "viz") });
+    const batch = await loadBatch(this.dataset, indices, {
+      imageSize: S,
+      augment: false,
+      rng: makeRng(0, "viz"),
+    });
     const pixels = denormalize(batch.images, this.dataset.mean, this.dataset.std);
     const L = this.model.encoder.numPatches;
     const plan = this.plan(n, L, {
@@ -124,7 +131,12 @@ export class AmtPlanner implements MaskPlanner {
     });
     const C = this.dataset.channels;
     const rows = Array.from(indices, (index, b) => {
-      const image = { data: pixels.subarray(b * S * S * C, (b + 1) * S * S * C), height: S, width: S, channels: C };
+      const image = {
+        data: pixels.subarray(b * S * S * C, (b + 1) * S * S * C),
+        height: S,
+        width: S,
+        channels: C,
+      };
       return [
         image,
         overlay(image, this.store.imageMap(index, S), 0.6),
@@ -134,19 +146,26 @@ export class AmtPlanner implements MaskPlanner {
     const name = `saliency_epoch${String(epoch + 1).padStart(2, "0")}.png`;
     await imageGridPng(`${this.runDir}/plots/${name}`, rows, {
       colLabels: ["image", "saliency", "plan (red masked, grey thrown)"],
-      title: `saliency after epoch ${epoch + 1} (${this.options.strategy} ${this.options.maskRatio}/${this.options.throwRatio})`,
+      title: `saliency after epoch ${
+        epoch + 1
+      } (${this.options.strategy} ${this.options.maskRatio}/${this.options.throwRatio})`,
       scale: Math.max(1, Math.floor(96 / S)),
     });
   }
 
   saveState(): Map<string, { shape: number[]; data: Float32Array | Int32Array }> {
     return new Map<string, { shape: number[]; data: Float32Array | Int32Array }>([
-      ["saliency", { shape: [this.store.size, this.store.grid * this.store.grid], data: this.store.maps.slice() }],
+      ["saliency", {
+        shape: [this.store.size, this.store.grid * this.store.grid],
+        data: this.store.maps.slice(),
+      }],
       ["saliency_updated", { shape: [1], data: Int32Array.of(this.store.updatedAfterEpoch) }],
     ]);
   }
 
-  loadState(arrays: Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>): void {
+  loadState(
+    arrays: Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>,
+  ): void {
     const maps = arrays.get("saliency");
     const updated = arrays.get("saliency_updated");
     if (!maps || !updated) return; // checkpoint from a run without AMT state: keep uniform maps

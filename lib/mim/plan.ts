@@ -62,7 +62,9 @@ export interface MaskPlanner {
   afterEpoch?(epoch: number): Promise<Record<string, number | string> | void>;
   /** Arrays to store in checkpoints. */
   saveState?(): Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>;
-  loadState?(arrays: Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>): void;
+  loadState?(
+    arrays: Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>,
+  ): void;
 }
 
 /**

@@ -9,7 +9,10 @@ import { permutation, type Rng } from "../util/rng.ts";
 import { expandUnitPlan, type MaskPlan, type MaskPlanner, type PlanContext } from "./plan.ts";
 
 /** Counts of MAE random masking: keep `floor(L * (1 - r))`, mask the rest. */
-export function randomMaskCounts(L: number, maskRatio: number): { masked: number; visible: number } {
+export function randomMaskCounts(
+  L: number,
+  maskRatio: number,
+): { masked: number; visible: number } {
   if (!(maskRatio > 0 && maskRatio < 1)) {
     throw new RangeError(`mim.maskRatio must be in (0, 1), got ${maskRatio}`);
   }
@@ -79,10 +82,14 @@ export function unitRandomMaskPlan(
   rng: Rng,
 ): MaskPlan {
   const U = L / (k * k);
-  if (!Number.isInteger(U)) throw new RangeError(`mask unit of ${k}x${k} patches does not tile ${L} patches`);
+  if (!Number.isInteger(U)) {
+    throw new RangeError(`mask unit of ${k}x${k} patches does not tile ${L} patches`);
+  }
   const nM = Math.ceil(U * maskRatio - 1e-9);
   if (nM < 1 || nM >= U) {
-    throw new RangeError(`mim.maskRatio ${maskRatio} masks ${nM} of ${U} mask units; need 1..${U - 1}`);
+    throw new RangeError(
+      `mim.maskRatio ${maskRatio} masks ${nM} of ${U} mask units; need 1..${U - 1}`,
+    );
   }
   const masked = new Int32Array(batch * nM);
   const visible = new Int32Array(batch * (U - nM));

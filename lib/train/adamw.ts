@@ -49,9 +49,7 @@ export class AdamW {
       return tf.sqrt(tf.addN(sq)) as tf.Scalar;
     });
     tf.tidy(() => {
-      const scale = clipGrad > 0
-        ? tf.minimum(1, tf.div(clipGrad, tf.add(gradNorm, 1e-6)))
-        : null;
+      const scale = clipGrad > 0 ? tf.minimum(1, tf.div(clipGrad, tf.add(gradNorm, 1e-6))) : null;
       const c1 = 1 / (1 - Math.pow(b1, t));
       const c2 = 1 / (1 - Math.pow(b2, t));
       this.params.forEach((p, i) => {

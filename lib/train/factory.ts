@@ -18,19 +18,31 @@ import { resolveShape } from "../vit/vit.ts";
 
 /** Model input side: `data.imageSize`, or the preset's when 0. */
 export function modelImageSize(config: Readonly<Config>): number {
-  return config.data.imageSize > 0 ? config.data.imageSize : PRESETS[config.model.preset]?.imageSize ?? 0;
+  return config.data.imageSize > 0
+    ? config.data.imageSize
+    : PRESETS[config.model.preset]?.imageSize ?? 0;
 }
 
 /** Build the MIM model for `mim.method`. */
-export function buildModel(config: Readonly<Config>, channels: number, imageSize: number): MimModel {
+export function buildModel(
+  config: Readonly<Config>,
+  channels: number,
+  imageSize: number,
+): MimModel {
   const shape = resolveShape(config.model, channels, imageSize);
   switch (config.mim.method) {
     case "mae":
-      return new MaskedAutoencoder({ shape, normPixLoss: config.mim.normPixLoss, seed: config.run.seed });
+      return new MaskedAutoencoder({
+        shape,
+        normPixLoss: config.mim.normPixLoss,
+        seed: config.run.seed,
+      });
     case "simmim":
       return new SimMim({ shape, seed: config.run.seed });
     default:
-      throw new RangeError(`mim.method "${config.mim.method}" is not available; use "mae" or "simmim"`);
+      throw new RangeError(
+        `mim.method "${config.mim.method}" is not available; use "mae" or "simmim"`,
+      );
   }
 }
 
@@ -48,23 +60,38 @@ export interface PlannerContext {
  * two patches when that tiles the image (SimMIM's 32 px unit over 16 px
  * patches), else one.
  */
-export function maskUnitPixels(config: Readonly<Config>, patchSize: number, imageSize: number): number {
+export function maskUnitPixels(
+  config: Readonly<Config>,
+  patchSize: number,
+  imageSize: number,
+): number {
   if (config.mim.maskUnit > 0) return config.mim.maskUnit;
   if (config.mim.method === "simmim" && imageSize % (2 * patchSize) === 0) return 2 * patchSize;
   return patchSize;
 }
 
 /** The method's own random masking: MAE's per-patch, SimMIM's per mask unit. */
-export function methodRandomPlanner(config: Readonly<Config>, patchSize: number, imageSize: number): MaskPlanner {
+export function methodRandomPlanner(
+  config: Readonly<Config>,
+  patchSize: number,
+  imageSize: number,
+): MaskPlanner {
   if (config.mim.method === "simmim") {
-    return new UnitRandomMaskPlanner(config.mim.maskRatio, maskUnitPixels(config, patchSize, imageSize) / patchSize);
+    return new UnitRandomMaskPlanner(
+      config.mim.maskRatio,
+      maskUnitPixels(config, patchSize, imageSize) / patchSize,
+    );
   }
   return new RandomMaskPlanner(config.mim.maskRatio);
 }
 
 /** Planner factories by `amt.strategy`; "none" is plain random masking with `mim.maskRatio`. */
-export const PLANNERS: Record<string, (config: Readonly<Config>, ctx: PlannerContext) => MaskPlanner> = {
-  none: (config, ctx) => methodRandomPlanner(config, ctx.model.encoder.shape.patchSize, ctx.imageSize),
+export const PLANNERS: Record<
+  string,
+  (config: Readonly<Config>, ctx: PlannerContext) => MaskPlanner
+> = {
+  none: (config, ctx) =>
+    methodRandomPlanner(config, ctx.model.encoder.shape.patchSize, ctx.imageSize),
 };
 for (const strategy of ["amt", "attn-mask", "random", "random-throw", "attn-throw-low"]) {
   PLANNERS[strategy] = (config, ctx) =>
@@ -96,7 +123,9 @@ export function buildPlanner(config: Readonly<Config>, ctx: PlannerContext): Mas
   const make = PLANNERS[config.amt.strategy];
   if (!make) {
     throw new RangeError(
-      `amt.strategy "${config.amt.strategy}" is not available; valid: ${Object.keys(PLANNERS).join(", ")}`,
+      `amt.strategy "${config.amt.strategy}" is not available; valid: ${
+        Object.keys(PLANNERS).join(", ")
+      }`,
     );
   }
   return make(config, ctx);

@@ -88,7 +88,11 @@ export async function reconstructionRows(opts: {
   const { model, dataset: ds, planner, imageSize: S } = opts;
   const n = Math.min(opts.count, ds.length);
   const indices = Int32Array.from({ length: n }, (_, i) => i);
-  const batch = await loadBatch(ds, indices, { imageSize: S, augment: false, rng: makeRng(opts.seed, "viz") });
+  const batch = await loadBatch(ds, indices, {
+    imageSize: S,
+    augment: false,
+    rng: makeRng(opts.seed, "viz"),
+  });
   const p = model.encoder.shape.patchSize;
   const L = model.encoder.numPatches;
   const P = model.encoder.patchDim;
@@ -122,9 +126,21 @@ export async function reconstructionRows(opts: {
       const i = one.masked[k];
       target.set(patchData.subarray((b * L + i) * P, (b * L + i + 1) * P), k * P);
     }
-    const px = predToPixels(pred.subarray(b * Km * P, (b + 1) * Km * P), target, P, model.normPixLoss, ds.mean, ds.std);
+    const px = predToPixels(
+      pred.subarray(b * Km * P, (b + 1) * Km * P),
+      target,
+      P,
+      model.normPixLoss,
+      ds.mean,
+      ds.std,
+    );
     const input = maskedImage(image, one.visible, p);
-    const recon = pasteReconstruction(maskedImage(image, Array.from(one.visible).concat(Array.from(one.masked)), p), px, one.masked, p);
+    const recon = pasteReconstruction(
+      maskedImage(image, Array.from(one.visible).concat(Array.from(one.masked)), p),
+      px,
+      one.masked,
+      p,
+    );
     rows.push([image, planImage(image, one, p), input, recon]);
   }
   return { rows, plan };

@@ -49,7 +49,9 @@ export async function loadRun(runDir: string): Promise<LoadedRun> {
     info = JSON.parse(await Deno.readTextFile(`${runDir}/run.json`));
   } catch (e) {
     throw new Error(
-      `${runDir}/run.json: cannot read it (${(e as Error).message}); is ${runDir} a pre-training run folder?`,
+      `${runDir}/run.json: cannot read it (${
+        (e as Error).message
+      }); is ${runDir} a pre-training run folder?`,
     );
   }
   const loaded = await loadCheckpoint(`${runDir}/checkpoints/checkpoint.ckpt`);

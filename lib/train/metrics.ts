@@ -42,7 +42,9 @@ export async function readMetrics(path: string): Promise<MetricRecord[]> {
  * after the last checkpoint are not logged twice). Rewritten atomically.
  */
 export async function truncateMetrics(path: string, step: number): Promise<MetricRecord[]> {
-  const kept = (await readMetrics(path)).filter((r) => typeof r.step !== "number" || r.step <= step);
+  const kept = (await readMetrics(path)).filter((r) =>
+    typeof r.step !== "number" || r.step <= step
+  );
   await writeFileAtomic(path, kept.map((r) => JSON.stringify(r) + "\n").join(""));
   return kept;
 }

@@ -9,13 +9,21 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend/mod.ts";
-import { checkResumable, loadSavedConfig, saveConfig } from "../config/mod.ts";
+import { createHash } from "node:crypto";
+import {
+  checkResumable,
+  flattenConfig,
+  loadSavedConfig,
+  RESUMABLE_KEYS,
+  saveConfig,
+} from "../config/mod.ts";
 import type { Config } from "../config/schema.ts";
 import { type Batch, type Dataset, loadBatch, openDataset } from "../data/mod.ts";
 import type { MaskPlanner } from "../mim/plan.ts";
 import type { MimModel } from "../mim/types.ts";
 import { patchify } from "../vit/patch.ts";
 import { makeRng, permutation } from "../util/rng.ts";
+import { writeFileAtomic } from "../util/fs.ts";
 import { AdamW } from "./adamw.ts";
 import { type CheckpointData, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { appendMetrics, type MetricRecord, readMetrics, truncateMetrics } from "./metrics.ts";
@@ -50,14 +58,20 @@ export interface PretrainResult {
   interrupted: boolean;
 }
 
-/** Default run folder: `runs/<name>/<yyyymmdd-hhmmss>`. */
-export function defaultRunDir(name: string): string {
-  const d = new Date();
-  const p = (n: number) => String(n).padStart(2, "0");
-  const stamp = `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${
-    p(d.getMinutes())
-  }${p(d.getSeconds())}`;
-  return `runs/${name}/${stamp}`;
+/**
+ * Default run folder: `runs/<run.name>/<hash>`, where the hash covers every
+ * key that changes what the run computes. The same command therefore lands in
+ * the same folder (and resumes it); different settings get their own folder.
+ */
+export function defaultRunDir(config: Readonly<Config>): string {
+  const flat = flattenConfig(config);
+  // train.epochs shapes the lr schedule, so it names a different run even though an
+  // explicit --run.dir may extend a run with it
+  const keyed = Object.keys(flat).filter((k) => k === "train.epochs" || !RESUMABLE_KEYS.includes(k))
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(flat[k])}`).join("\n");
+  const hash = createHash("sha256").update(keyed).digest("hex").slice(0, 8);
+  return `runs/${config.run.name}/${hash}`;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -70,13 +84,27 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function gatherState(model: MimModel, opt: AdamW, planner: MaskPlanner, meta: Record<string, unknown>): CheckpointData {
+function gatherState(
+  model: MimModel,
+  opt: AdamW,
+  planner: MaskPlanner,
+  meta: Record<string, unknown>,
+): CheckpointData {
   const arrays = new Map<string, { shape: number[]; data: Float32Array }>();
   const params = [...model.store.params.values()];
   params.forEach((p, i) => {
-    arrays.set(`param/${p.name}`, { shape: p.variable.shape, data: p.variable.dataSync() as Float32Array });
-    arrays.set(`adam_m/${p.name}`, { shape: p.variable.shape, data: opt.m[i].dataSync() as Float32Array });
-    arrays.set(`adam_v/${p.name}`, { shape: p.variable.shape, data: opt.v[i].dataSync() as Float32Array });
+    arrays.set(`param/${p.name}`, {
+      shape: p.variable.shape,
+      data: p.variable.dataSync() as Float32Array,
+    });
+    arrays.set(`adam_m/${p.name}`, {
+      shape: p.variable.shape,
+      data: opt.m[i].dataSync() as Float32Array,
+    });
+    arrays.set(`adam_v/${p.name}`, {
+      shape: p.variable.shape,
+      data: opt.v[i].dataSync() as Float32Array,
+    });
   });
   const all: CheckpointData["arrays"] = new Map(arrays);
   for (const [k, v] of planner.saveState?.() ?? []) all.set(`planner/${k}`, v);
@@ -112,7 +140,10 @@ export function restoreState(
     }
   }
   if (planner?.loadState) {
-    const sub = new Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>();
+    const sub = new Map<
+      string,
+      { shape: number[]; data: Float32Array | Int32Array | Uint8Array }
+    >();
     for (const [k, v] of ckpt.arrays) if (k.startsWith("planner/")) sub.set(k.slice(8), v);
     planner.loadState(sub);
   }
@@ -122,7 +153,10 @@ export function restoreState(
  * Pre-train a MIM model as the config says; resumes when `run.dir` holds an
  * unfinished run of the same config.
  */
-export async function pretrain(config: Readonly<Config>, options: PretrainOptions = {}): Promise<PretrainResult> {
+export async function pretrain(
+  config: Readonly<Config>,
+  options: PretrainOptions = {},
+): Promise<PretrainResult> {
   const log = options.quiet ? () => {} : (s: string) => console.log(s);
   const t0 = performance.now();
   const backend = await initBackend({
@@ -152,7 +186,7 @@ export async function pretrain(config: Readonly<Config>, options: PretrainOption
     : stepsPerEpoch * train.epochs;
 
   // ---- run folder ------------------------------------------------------------------------
-  const runDir = config.run.dir || defaultRunDir(config.run.name);
+  const runDir = config.run.dir || defaultRunDir(config);
   await Deno.mkdir(`${runDir}/checkpoints`, { recursive: true });
   await Deno.mkdir(`${runDir}/plots`, { recursive: true });
   const ckptPath = `${runDir}/checkpoints/checkpoint.ckpt`;
@@ -187,6 +221,21 @@ export async function pretrain(config: Readonly<Config>, options: PretrainOption
     log(`resuming ${runDir} at step ${globalStep}/${totalSteps}`);
   } else {
     await truncateMetrics(metricsPath, 0);
+  }
+  if (globalStep >= totalSteps && await exists(`${runDir}/summary.json`)) {
+    const summary = JSON.parse(await Deno.readTextFile(`${runDir}/summary.json`));
+    log(`${runDir} already finished (${globalStep} steps); nothing to do`);
+    opt.dispose();
+    model.dispose();
+    return {
+      runDir,
+      epochsDone: Math.floor(globalStep / stepsPerEpoch),
+      steps: globalStep,
+      finalLoss: summary.finalLoss,
+      firstLoss: summary.firstLoss,
+      seconds: summary.seconds,
+      interrupted: false,
+    };
   }
   await Deno.writeTextFile(
     `${runDir}/run.json`,
@@ -257,7 +306,9 @@ export async function pretrain(config: Readonly<Config>, options: PretrainOption
         pending.slice(i + 1).forEach((q) => q.loss.dispose());
         pending = [];
         throw new Error(
-          `loss is ${loss} at step ${p.step} (epoch ${p.epoch + 1}); stopping. The last good checkpoint ` +
+          `loss is ${loss} at step ${p.step} (epoch ${
+            p.epoch + 1
+          }); stopping. The last good checkpoint ` +
             `is kept in ${ckptPath}. Lower train.baseLr or set train.clipGrad (e.g. 1.0) and resume.`,
         );
       }
@@ -283,9 +334,9 @@ export async function pretrain(config: Readonly<Config>, options: PretrainOption
     const rate = stepsThisRun / ((performance.now() - t0) / 1000);
     progress.update(
       done,
-      `epoch ${pending[pending.length - 1].epoch + 1}/${train.epochs} loss ${lastLoss.toFixed(4)} · ${
-        ips.toFixed(0)
-      } img/s`,
+      `epoch ${pending[pending.length - 1].epoch + 1}/${train.epochs} loss ${
+        lastLoss.toFixed(4)
+      } · ${ips.toFixed(0)} img/s`,
       (totalSteps - done) / Math.max(rate, 1e-9),
     );
     pending = [];
@@ -293,7 +344,10 @@ export async function pretrain(config: Readonly<Config>, options: PretrainOption
     windowImages = 0;
   };
 
-  const checkpoint = async (epoch: number, counts: { masked: number; thrown: number; visible: number }) => {
+  const checkpoint = async (
+    epoch: number,
+    counts: { masked: number; thrown: number; visible: number },
+  ) => {
     await flush(counts); // never checkpoint past a non-finite loss
     await saveCheckpoint(
       ckptPath,
@@ -319,7 +373,11 @@ export async function pretrain(config: Readonly<Config>, options: PretrainOption
       const phase = planner.phase(epoch);
       let epochLossSum = 0, epochLossCount = 0;
       const epochLosses: tf.Scalar[] = [];
-      for (let s = globalStep - epoch * stepsPerEpoch; s < stepsPerEpoch && globalStep < totalSteps; s++) {
+      for (
+        let s = globalStep - epoch * stepsPerEpoch;
+        s < stepsPerEpoch && globalStep < totalSteps;
+        s++
+      ) {
         const indices = order.subarray(s * train.batchSize, (s + 1) * train.batchSize);
         const batch: Batch = await loadBatch(ds, indices, {
           imageSize,
@@ -339,7 +397,13 @@ export async function pretrain(config: Readonly<Config>, options: PretrainOption
           patchSize: shape.patchSize,
         });
         counts = { masked: plan.numMasked, thrown: plan.numThrown, visible: plan.numVisible };
-        const patchData = patchify(batch.images, train.batchSize, imageSize, ds.channels, shape.patchSize);
+        const patchData = patchify(
+          batch.images,
+          train.batchSize,
+          imageSize,
+          ds.channels,
+          shape.patchSize,
+        );
         const patches = tf.tensor2d(patchData, [train.batchSize * L, model.encoder.patchDim]);
         const stepLr = lrAt(epoch + s / stepsPerEpoch, {
           lr,
@@ -368,7 +432,9 @@ export async function pretrain(config: Readonly<Config>, options: PretrainOption
         // The last step of an epoch is checkpointed after the epoch-end work (saliency
         // updates), so a resume never skips it.
         const lastOfEpoch = s === stepsPerEpoch - 1;
-        if (!lastOfEpoch && ((train.ckptEvery > 0 && globalStep % train.ckptEvery === 0) || stopNow)) {
+        if (
+          !lastOfEpoch && ((train.ckptEvery > 0 && globalStep % train.ckptEvery === 0) || stopNow)
+        ) {
           await checkpoint(epoch, counts);
         }
         if (stopNow && !lastOfEpoch) {
@@ -394,7 +460,12 @@ export async function pretrain(config: Readonly<Config>, options: PretrainOption
         epoch,
         step: globalStep,
         loss: epochLossCount > 0 ? epochLossSum / epochLossCount : null,
-        lr: lrAt(epoch + 1, { lr, minLr: train.minLr, warmupEpochs: train.warmupEpochs, epochs: train.epochs }),
+        lr: lrAt(epoch + 1, {
+          lr,
+          minLr: train.minLr,
+          warmupEpochs: train.warmupEpochs,
+          epochs: train.epochs,
+        }),
         seconds,
         imagesPerSec: epochLossCount * train.batchSize / seconds,
         phase,
@@ -402,8 +473,12 @@ export async function pretrain(config: Readonly<Config>, options: PretrainOption
         ...extra,
       }]);
       log(
-        `epoch ${epoch + 1}/${train.epochs} loss ${(epochLossSum / Math.max(epochLossCount, 1)).toFixed(4)} ` +
-          `(${formatDuration(seconds)}, phase ${phase}, masked/thrown/visible ${counts.masked}/${counts.thrown}/${counts.visible})`,
+        `epoch ${epoch + 1}/${train.epochs} loss ${
+          (epochLossSum / Math.max(epochLossCount, 1)).toFixed(4)
+        } ` +
+          `(${
+            formatDuration(seconds)
+          }, phase ${phase}, masked/thrown/visible ${counts.masked}/${counts.thrown}/${counts.visible})`,
       );
       await checkpoint(epoch + 1, counts);
       if (options.figures !== false) {
@@ -423,13 +498,38 @@ export async function pretrain(config: Readonly<Config>, options: PretrainOption
   }
   const seconds = (performance.now() - t0) / 1000;
   if (interrupted) {
-    log(`stopped at step ${globalStep}/${totalSteps}; run the same command again to resume ${runDir}`);
-  } else {
-    await Deno.writeTextFile(
-      `${runDir}/summary.json`,
-      JSON.stringify({ steps: globalStep, firstLoss, finalLoss: lastLoss, seconds }, null, 2) + "\n",
+    log(
+      `stopped at step ${globalStep}/${totalSteps}; run the same command again to resume ${runDir}`,
     );
-    log(`done: ${runDir} (loss ${firstLoss.toFixed(4)} → ${lastLoss.toFixed(4)}, ${formatDuration(seconds)})`);
+  } else {
+    const epochRecords = (await readMetrics(metricsPath)).filter((r) => r.type === "epoch");
+    const pretrainSeconds = epochRecords.reduce((a, r) => a + ((r.seconds as number) ?? 0), 0);
+    const saliencySeconds = epochRecords.reduce(
+      (a, r) => a + ((r.saliencySeconds as number | undefined) ?? 0),
+      0,
+    );
+    await writeFileAtomic(
+      `${runDir}/summary.json`,
+      JSON.stringify(
+        {
+          steps: globalStep,
+          epochs: epochRecords.length,
+          firstLoss,
+          finalLoss: lastLoss,
+          pretrainSeconds,
+          saliencySeconds,
+          saliencyShare: pretrainSeconds > 0 ? saliencySeconds / pretrainSeconds : 0,
+          seconds: pretrainSeconds,
+        },
+        null,
+        2,
+      ) + "\n",
+    );
+    log(
+      `done: ${runDir} (loss ${firstLoss.toFixed(4)} → ${lastLoss.toFixed(4)}, ${
+        formatDuration(seconds)
+      })`,
+    );
   }
   return {
     runDir,

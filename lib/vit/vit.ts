@@ -100,7 +100,12 @@ export class VisionTransformer {
     this.numPatches = this.gridSize * this.gridSize;
     this.patchDim = patchSize * patchSize * channels;
     this.patchEmbed = new Linear(store, `${prefix}.patch_embed`, this.patchDim, dim);
-    this.cls = store.create(`${prefix}.cls_token`, [1, 1, dim], { kind: "normal", std: 0.02 }, false);
+    this.cls = store.create(
+      `${prefix}.cls_token`,
+      [1, 1, dim],
+      { kind: "normal", std: 0.02 },
+      false,
+    );
     this.pos = tf.keep(tf.tensor2d(sincosPosEmbed2d(dim, this.gridSize), [this.numPatches, dim]));
     this.blocks = [];
     for (let i = 0; i < depth; i++) {
@@ -139,7 +144,11 @@ export class VisionTransformer {
    * @param train drop-path rate (maximum, reached by the last block) and seed; omit at eval
    * @returns tokens [B, T, D]; with `keepAttention`, the last block's attention [B, H, T, T]
    */
-  forwardTokens(x: tf.Tensor3D, keepAttention = false, train?: { dropPath: number; seed: number }): {
+  forwardTokens(
+    x: tf.Tensor3D,
+    keepAttention = false,
+    train?: { dropPath: number; seed: number },
+  ): {
     tokens: tf.Tensor3D;
     attention?: tf.Tensor4D;
   } {

@@ -1,0 +1,79 @@
+/**
+ * Shared plumbing of the evaluation run folders: where they go, whether a
+ * finished result can be reused, `result.json`, and the accuracy and
+ * confusion figures.
+ *
+ * @module
+ */
+import { writeFileAtomic } from "../util/fs.ts";
+import { confusionMatrixSvg, lineChart, type LineSeries, svgToPng } from "../viz/mod.ts";
+
+/** Read `<dir>/result.json`, or null when it is missing or unreadable. */
+export async function readResult(dir: string): Promise<Record<string, unknown> | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(`${dir}/result.json`));
+  } catch {
+    return null;
+  }
+}
+
+/** Write pretty JSON atomically. */
+export async function writeJson(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}
+
+/** Empty (or create) a run folder's `metrics.jsonl`. */
+export async function resetMetrics(dir: string): Promise<string> {
+  await Deno.mkdir(dir, { recursive: true });
+  const path = `${dir}/metrics.jsonl`;
+  await writeFileAtomic(path, "");
+  return path;
+}
+
+/** `accuracy.png`: accuracy in % per epoch, one line per named series. */
+export async function writeAccuracyFigure(
+  path: string,
+  title: string,
+  series: { name: string; epochs: number[]; values: (number | null)[] }[],
+): Promise<void> {
+  const lines: LineSeries[] = series.map((s) => ({
+    name: s.name,
+    x: s.epochs,
+    y: s.values.map((v) => (v === null ? null : 100 * v)),
+  }));
+  if (lines.every((l) => l.y.every((v) => v === null))) return;
+  await svgToPng(lineChart({ title, xLabel: "epoch", yLabel: "top-1 (%)", series: lines }), path);
+}
+
+/** `loss.png`: training loss per epoch. */
+export async function writeLossFigure(
+  path: string,
+  title: string,
+  epochs: number[],
+  losses: number[],
+): Promise<void> {
+  if (epochs.length === 0) return;
+  await svgToPng(
+    lineChart({ title, xLabel: "epoch", yLabel: "loss", series: [{ name: "train", x: epochs, y: losses }] }),
+    path,
+  );
+}
+
+/** `confusion.png`: the row-normalised confusion matrix. */
+export async function writeConfusionFigure(
+  path: string,
+  title: string,
+  confusion: number[][],
+  classNames: readonly string[] | undefined,
+): Promise<void> {
+  const K = confusion.length;
+  const names = classNames && classNames.length === K
+    ? classNames
+    : Array.from({ length: K }, (_, i) => String(i));
+  await svgToPng(confusionMatrixSvg(confusion, names, { title }), path);
+}
+
+/** Percent with one decimal, for progress lines. */
+export function pct(v: number | null | undefined): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? "-" : `${(100 * v).toFixed(1)}%`;
+}
