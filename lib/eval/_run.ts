@@ -42,7 +42,10 @@ export async function writeAccuracyFigure(
     y: s.values.map((v) => (v === null ? null : 100 * v)),
   }));
   if (lines.every((l) => l.y.every((v) => v === null))) return;
-  await svgToPng(lineChart({ title, xLabel: "epoch", yLabel: "top-1 (%)", series: lines }), path);
+  await svgToPng(
+    await lineChart({ title, xLabel: "epoch", yLabel: "top-1 (%)", series: lines }),
+    path,
+  );
 }
 
 /** `loss.png`: training loss per epoch. */
@@ -54,7 +57,12 @@ export async function writeLossFigure(
 ): Promise<void> {
   if (epochs.length === 0) return;
   await svgToPng(
-    lineChart({ title, xLabel: "epoch", yLabel: "loss", series: [{ name: "train", x: epochs, y: losses }] }),
+    await lineChart({
+      title,
+      xLabel: "epoch",
+      yLabel: "loss",
+      series: [{ name: "train", x: epochs, y: losses }],
+    }),
     path,
   );
 }
@@ -70,7 +78,7 @@ export async function writeConfusionFigure(
   const names = classNames && classNames.length === K
     ? classNames
     : Array.from({ length: K }, (_, i) => String(i));
-  await svgToPng(confusionMatrixSvg(confusion, names, { title }), path);
+  await svgToPng(await confusionMatrixSvg(confusion, names, { title }), path);
 }
 
 /** Percent with one decimal, for progress lines. */

@@ -18,7 +18,8 @@ import * as tf from "@tensorflow/tfjs";
  */
 export function logSoftmax(logits: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
-    const shifted = tf.sub(logits, tf.stopGradient(tf.max(logits, -1, true))); // [N, K]
+    // the shift cancels in the result, so its gradient does too
+    const shifted = tf.sub(logits, tf.max(logits, -1, true)); // [N, K]
     return tf.sub(shifted, tf.log(tf.sum(tf.exp(shifted), -1, true))) as tf.Tensor2D;
   });
 }

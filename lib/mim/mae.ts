@@ -15,7 +15,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { Block, LayerNorm, Linear } from "../vit/layers.ts";
+import { Block, LayerNorm, Linear, repeatToken } from "../vit/layers.ts";
 import { ParamStore } from "../vit/params.ts";
 import { sincosPosEmbed2d } from "../vit/pos_embed.ts";
 import type { VitShape } from "../vit/presets.ts";
@@ -131,7 +131,7 @@ export class MaskedAutoencoder implements MimModel {
       tf.gather(this.decoderPos, idx.visiblePos).reshape([B, Kv, Dd]),
     ); // [B, Kv, Dd]
     const masked = tf.add(
-      tf.broadcastTo(this.maskToken, [B, Km, Dd]),
+      repeatToken(this.maskToken, B, Km),
       tf.gather(this.decoderPos, idx.maskedPos).reshape([B, Km, Dd]),
     ); // [B, Km, Dd]
     let h = tf.concat([cls, vis, masked], 1) as tf.Tensor3D; // [B, 1+Kv+Km, Dd]

@@ -13,7 +13,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { Linear } from "../vit/layers.ts";
+import { Linear, repeatToken } from "../vit/layers.ts";
 import { ParamStore } from "../vit/params.ts";
 import type { VitShape } from "../vit/presets.ts";
 import { VisionTransformer } from "../vit/vit.ts";
@@ -56,7 +56,7 @@ export class SimMim implements MimModel {
     const B = plan.batch, Km = plan.numMasked, D = this.options.shape.dim;
     const visible = this.encoder.embed(patches, idx.visibleFlat, idx.visiblePos, B); // [B, 1+Kv, D]
     const masked = tf.add(
-      tf.broadcastTo(this.maskToken, [B, Km, D]),
+      repeatToken(this.maskToken, B, Km),
       tf.gather(this.encoder.pos, idx.maskedPos).reshape([B, Km, D]),
     ); // [B, Km, D]
     const x = tf.concat([visible, masked], 1) as tf.Tensor3D; // [B, 1+Kv+Km, D]

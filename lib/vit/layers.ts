@@ -77,6 +77,18 @@ export class LayerNorm {
   }
 }
 
+/**
+ * Repeat a learned token `[1, 1, D]` to `[B, K, D]`.
+ *
+ * `tf.broadcastTo` runs the Tile kernel, whose gradient loops over every
+ * repeat with a slice and an add (thousands of tiny kernels per step); a
+ * broadcasting add has a single-reduction gradient.
+ */
+export function repeatToken(token: tf.Tensor, batch: number, count: number): tf.Tensor3D {
+  const D = token.shape[token.shape.length - 1];
+  return tf.add(tf.zeros([batch, count, D]), token) as tf.Tensor3D;
+}
+
 /** Exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). */
 export function gelu(x: tf.Tensor): tf.Tensor {
   return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));

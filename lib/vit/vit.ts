@@ -8,7 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { Block, LayerNorm, Linear } from "./layers.ts";
+import { Block, LayerNorm, Linear, repeatToken } from "./layers.ts";
 import { ParamStore } from "./params.ts";
 import { sincosPosEmbed2d } from "./pos_embed.ts";
 import { PRESET_NAMES, PRESETS, type VitShape } from "./presets.ts";
@@ -133,7 +133,7 @@ export class VisionTransformer {
     const K = picked.shape[0] / batch;
     const pos = posIdx ? tf.gather(this.pos, posIdx) : tf.tile(this.pos, [batch, 1]); // [B*K, D]
     const x = tf.add(this.patchEmbed.apply(picked), pos).reshape([batch, K, D]); // [B, K, D]
-    const cls = tf.broadcastTo(this.cls, [batch, 1, D]); // [B, 1, D]
+    const cls = repeatToken(this.cls, batch, 1); // [B, 1, D]
     return tf.concat([cls, x], 1) as tf.Tensor3D; // [B, 1+K, D]
   }
 

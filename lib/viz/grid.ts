@@ -24,26 +24,49 @@ import {
   toRgbFloat,
   upscaleNearest,
 } from "./_raster.ts";
-import { escapeXml } from "./charts.ts";
+import { CHART_FONT, escapeXml, textWidth } from "./charts.ts";
+import { rgbHex } from "./colormap.ts";
 import { toUint8 } from "./png.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 
-/** Colours used by {@linkcode planImage} and {@linkcode maskedImage}; also for figure legends. */
+/**
+ * Colours of the three patch groups, used by {@linkcode planImage} and
+ * {@linkcode maskedImage} and in figure legends ({@linkcode PLAN_LEGEND}).
+ */
 export const PLAN_COLORS: Readonly<{
   masked: Rgb;
   maskedAlpha: number;
   thrown: Rgb;
+  visible: Rgb;
+  visibleAlpha: number;
   hidden: Rgb;
 }> = Object.freeze({
   /** Tint blended over masked (reconstructed) patches. */
   masked: Object.freeze([0.95, 0.15, 0.1]) as Rgb,
   /** Weight of the masked tint: `(1 - a) * pixel + a * masked`. */
   maskedAlpha: 0.55,
-  /** Flat fill of thrown patches (mid grey, distinct from black backgrounds). */
+  /** Flat fill of thrown patches (never computed: no image left to see). */
   thrown: Object.freeze([0.4, 0.4, 0.4]) as Rgb,
+  /** Light tint over visible patches (what the encoder sees), so all three groups read apart. */
+  visible: Object.freeze([0.1, 0.8, 0.25]) as Rgb,
+  /** Weight of the visible tint. */
+  visibleAlpha: 0.3,
   /** Fill of patches the encoder does not see, in {@linkcode maskedImage}. */
   hidden: Object.freeze([0.5, 0.5, 0.5]) as Rgb,
 });
+
+/** A colour swatch with its label, drawn by {@linkcode imageGridPng}'s `legend`. */
+export interface LegendEntry {
+  label: string;
+  color: Rgb;
+}
+
+/** Legend of {@linkcode planImage}'s three colours. */
+export const PLAN_LEGEND: readonly LegendEntry[] = Object.freeze([
+  { label: "masked", color: PLAN_COLORS.masked },
+  { label: "thrown", color: PLAN_COLORS.thrown },
+  { label: "visible", color: PLAN_COLORS.visible },
+]);
 
 /** Options of {@linkcode imageGrid}. */
 export interface ImageGridOptions {
@@ -139,20 +162,22 @@ export function imageGrid(
 export interface ImageGridPngOptions extends ImageGridOptions {
   /** Title above the grid. */
   title?: string;
+  /** Colour swatches with labels, in one line under the title (e.g. {@linkcode PLAN_LEGEND}). */
+  legend?: readonly LegendEntry[];
 }
 
 /**
- * Writes an image grid as PNG; row / column labels and a title are drawn as
- * an SVG text layer in margins added left of and above the grid.
+ * Encodes an image grid as PNG bytes; row / column labels, a title and a
+ * legend are drawn as an SVG text layer in margins added left of and above
+ * the grid.
  */
-export async function imageGridPng(
-  path: string,
+export async function imageGridPngBytes(
   rows: readonly (readonly (Raster | null)[])[],
   opts: ImageGridPngOptions = {},
-): Promise<void> {
+): Promise<Uint8Array> {
   const grid = imageGrid(rows, opts);
   const g = gridLayout(rows, opts);
-  const { rowLabels, colLabels, title } = opts;
+  const { rowLabels, colLabels, title, legend } = opts;
   if (rowLabels && rowLabels.length !== g.rows) {
     throw new Error(`imageGridPng: ${rowLabels.length} row labels for ${g.rows} rows`);
   }
@@ -162,17 +187,23 @@ export async function imageGridPng(
   const bg = clamp01(opts.background ?? 1);
   const ink = bg > 0.5 ? "#111" : "#eee";
   const font = Math.max(11, Math.min(15, Math.round(Math.min(g.cellHeight, g.cellWidth) / 6)));
-  const charW = 0.62;
   const titleH = title ? Math.round(font * 2.2) : 0;
+  const legendH = legend && legend.length > 0 ? Math.round(font * 1.9) : 0;
   const colH = colLabels ? Math.round(font * 1.8) : 0;
-  const top = titleH + colH;
+  const top = titleH + legendH + colH;
   const left = rowLabels
-    ? Math.ceil(Math.max(...rowLabels.map((s) => s.length)) * font * charW + 12)
+    ? Math.ceil(Math.max(...rowLabels.map((s) => textWidth(s, font))) + 12)
     : 0;
+  const swatch = font;
+  const legendW = (legend ?? []).reduce(
+    (w, e) => w + swatch + 6 + textWidth(e.label, font) + 16,
+    0,
+  );
   const H = grid.height + top;
   const W = Math.max(
     grid.width + left,
-    title ? Math.ceil(title.length * (font + 2) * charW + 16) : 0,
+    title ? Math.ceil(textWidth(title, font + 2, true) + 16) : 0,
+    Math.ceil(legendW + 8),
   );
 
   const canvas = new Float32Array(H * W * 3).fill(bg);
@@ -181,20 +212,32 @@ export async function imageGridPng(
     canvas.set(grid.data.subarray(src, src + grid.width * 3), ((top + y) * W + left) * 3);
   }
   let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" ` +
-    `font-family="DejaVu Sans, Verdana, Arial, sans-serif" fill="${ink}">\n`;
+    `font-family="${CHART_FONT}" fill="${ink}">\n`;
+  const centre = Math.max(left + grid.width / 2, W / 2);
   if (title) {
-    svg +=
-      `<text x="${left + grid.width / 2}" y="${Math.round(font * 1.5)}" font-size="${font + 2}" ` +
+    svg += `<text x="${centre}" y="${Math.round(font * 1.5)}" font-size="${font + 2}" ` +
       `font-weight="bold" text-anchor="middle">${escapeXml(title)}</text>\n`;
+  }
+  if (legend && legend.length > 0) {
+    let x = Math.max(4, centre - legendW / 2);
+    const y = titleH + Math.round((legendH - swatch) / 2);
+    for (const e of legend) {
+      svg += `<rect x="${x}" y="${y}" width="${swatch}" height="${swatch}" ` +
+        `fill="${rgbHex(e.color)}" stroke="#444" stroke-width="0.5"/>\n`;
+      x += swatch + 6;
+      svg += `<text x="${x}" y="${(y + swatch * 0.85).toFixed(1)}" font-size="${font}">` +
+        `${escapeXml(e.label)}</text>\n`;
+      x += textWidth(e.label, font) + 16;
+    }
   }
   colLabels?.forEach((label, c) => {
     const cx = left + g.pad + c * (g.cellWidth + g.pad) + g.cellWidth / 2;
     // Shrink long labels to their cell width.
     const size = Math.max(
       8,
-      Math.min(font, (g.cellWidth + g.pad) / Math.max(1, label.length * charW)),
+      Math.min(font, (font * (g.cellWidth + g.pad - 4)) / Math.max(1, textWidth(label, font))),
     );
-    svg += `<text x="${cx}" y="${titleH + colH - Math.round(font * 0.5)}" font-size="${
+    svg += `<text x="${cx}" y="${top - Math.round(font * 0.5)}" font-size="${
       size.toFixed(1)
     }" text-anchor="middle">${escapeXml(label)}</text>\n`;
   });
@@ -205,13 +248,22 @@ export async function imageGridPng(
   });
   svg += "</svg>\n";
 
-  const hasText = !!(title || rowLabels || colLabels);
+  const hasText = !!(title || rowLabels || colLabels || legendH);
   let img = sharp(toUint8({ data: canvas, height: H, width: W, channels: 3 }), {
     raw: { width: W, height: H, channels: 3 },
   });
   if (hasText) img = img.composite([{ input: Buffer.from(svg), top: 0, left: 0 }]);
   const buf = await img.png().toBuffer();
-  await writeFileAtomic(path, new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** Writes an image grid as a PNG file, atomically (see {@linkcode imageGridPngBytes}). */
+export async function imageGridPng(
+  path: string,
+  rows: readonly (readonly (Raster | null)[])[],
+  opts: ImageGridPngOptions = {},
+): Promise<void> {
+  await writeFileAtomic(path, await imageGridPngBytes(rows, opts));
 }
 
 /** The patch groups of one image. */
@@ -249,17 +301,21 @@ function forEachPixel(
   }
 }
 
-/** Options of {@linkcode planImage}. */
+/** Options of {@linkcode planImage}; defaults from {@linkcode PLAN_COLORS}. */
 export interface PlanImageOptions {
   maskedColor?: Rgb;
   maskedAlpha?: number;
   thrownColor?: Rgb;
+  visibleColor?: Rgb;
+  /** 0 leaves visible patches as they are. */
+  visibleAlpha?: number;
 }
 
 /**
- * Paints a mask plan over an image: masked patches tinted
+ * Paints a mask plan over an image in three colours: masked patches tinted
  * ({@linkcode PLAN_COLORS}.masked, semi-transparent), thrown patches flat
- * ({@linkcode PLAN_COLORS}.thrown), visible patches unchanged.
+ * ({@linkcode PLAN_COLORS}.thrown), visible patches lightly tinted
+ * ({@linkcode PLAN_COLORS}.visible).
  *
  * @param image [H, W, 1 | 3] in [0, 1] (Uint8 is read as /255)
  * @param plan one image's patch indices (see {@linkcode planForImage})
@@ -277,20 +333,26 @@ export function planImage(
   checkIndices(plan.masked, L, "plan.masked");
   checkIndices(plan.thrown, L, "plan.thrown");
   checkIndices(plan.visible, L, "plan.visible");
-  const tint = opts.maskedColor ?? PLAN_COLORS.masked;
-  const a = opts.maskedAlpha ?? PLAN_COLORS.maskedAlpha;
-  const flat = opts.thrownColor ?? PLAN_COLORS.thrown;
   const d = rgb.data;
-  for (let m = 0; m < plan.masked.length; m++) {
-    forEachPixel(plan.masked[m], gw, patchSize, rgb.width, (px) => {
-      for (let c = 0; c < 3; c++) d[px * 3 + c] = (1 - a) * clamp01(d[px * 3 + c]) + a * tint[c];
-    });
-  }
-  for (let t = 0; t < plan.thrown.length; t++) {
-    forEachPixel(plan.thrown[t], gw, patchSize, rgb.width, (px) => {
-      for (let c = 0; c < 3; c++) d[px * 3 + c] = flat[c];
-    });
-  }
+  const tint = (idx: ArrayLike<number>, color: Rgb, a: number) => {
+    if (a === 0) return;
+    for (let m = 0; m < idx.length; m++) {
+      forEachPixel(idx[m], gw, patchSize, rgb.width, (px) => {
+        for (let c = 0; c < 3; c++) d[px * 3 + c] = (1 - a) * clamp01(d[px * 3 + c]) + a * color[c];
+      });
+    }
+  };
+  tint(
+    plan.masked,
+    opts.maskedColor ?? PLAN_COLORS.masked,
+    opts.maskedAlpha ?? PLAN_COLORS.maskedAlpha,
+  );
+  tint(
+    plan.visible,
+    opts.visibleColor ?? PLAN_COLORS.visible,
+    opts.visibleAlpha ?? PLAN_COLORS.visibleAlpha,
+  );
+  tint(plan.thrown, opts.thrownColor ?? PLAN_COLORS.thrown, 1);
   return rgb;
 }
 

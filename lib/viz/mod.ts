@@ -1,5 +1,5 @@
 /**
- * Figures for run folders: PNG I/O, SVG charts, colormaps, image grids,
+ * Figures for run folders: PNG I/O, Vega-Lite charts, colormaps, image grids,
  * mask-plan pictures and reconstruction pastes.
  *
  * @module
@@ -10,6 +10,7 @@ export {
   readPng,
   svgToPng,
   svgToPngBytes,
+  type SvgToPngOptions,
   toUint8,
   writePng,
   type WritePngOptions,
@@ -18,22 +19,25 @@ export {
   barChart,
   type BarChartOptions,
   type BarSeries,
+  CHART_FONT,
   type ConfusionMatrixOptions,
   confusionMatrixSvg,
   escapeXml,
-  formatTick,
   formatValue,
+  type HeatmapGridOptions,
+  heatmapGridSvg,
+  type HeatmapPanel,
   lineChart,
   type LineChartOptions,
   type LineSeries,
-  logTicks,
-  niceStep,
-  niceTicks,
   PALETTE,
+  renderVegaLite,
+  type RuleMark,
   scatterChart,
   type ScatterChartOptions,
   type ScatterPoint,
-  type Ticks,
+  textWidth,
+  type VegaLiteSpec,
 } from "./charts.ts";
 export {
   colorize,
@@ -50,12 +54,36 @@ export {
   imageGrid,
   type ImageGridOptions,
   imageGridPng,
+  imageGridPngBytes,
   type ImageGridPngOptions,
   type ImagePlan,
+  type LegendEntry,
   maskedImage,
   pasteReconstruction,
   PLAN_COLORS,
+  PLAN_LEGEND,
   planForImage,
   planImage,
   type PlanImageOptions,
 } from "./grid.ts";
+export {
+  type AccuracyCurve,
+  accuracyCurveChart,
+  type AttentionCurve,
+  attentionOnObjectChart,
+  epochSeries,
+  type LogRecord,
+  lossCurveChart,
+  lrCurveChart,
+  phaseChanges,
+} from "./run_charts.ts";
+export {
+  type AllRunFiguresOptions,
+  EVAL_FOLDERS,
+  type ImageFigureOptions,
+  type RunFiguresResult,
+  writeAllRunFigures,
+  writeCurveFigures,
+  writeImageFigures,
+} from "./run_plots.ts";
+export { type PlanProbabilities, planProbabilities } from "./plan_stats.ts";

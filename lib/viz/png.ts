@@ -76,13 +76,34 @@ export async function readPng(path: string): Promise<Raster> {
   return { data: out, height, width, channels: C };
 }
 
-/** Renders an SVG document to PNG bytes (size taken from the SVG's width/height). */
-export async function svgToPngBytes(svg: string): Promise<Uint8Array> {
-  const buf = await sharp(new TextEncoder().encode(svg)).png().toBuffer();
+/** Options of {@linkcode svgToPngBytes} and {@linkcode svgToPng}. */
+export interface SvgToPngOptions {
+  /** Pixels per SVG pixel (default 2: sharp text and lines at the chart's layout size). */
+  scale?: number;
+}
+
+/**
+ * Renders an SVG document to PNG bytes: `scale` x the SVG's width / height.
+ * Accepts the chart builders' promise directly (`svgToPngBytes(lineChart(...))`).
+ */
+export async function svgToPngBytes(
+  svg: string | Promise<string>,
+  opts: SvgToPngOptions = {},
+): Promise<Uint8Array> {
+  const scale = opts.scale ?? 2;
+  if (!(scale > 0 && scale <= 8)) {
+    throw new Error(`svgToPng: scale must be in (0, 8], got ${scale}`);
+  }
+  const text = await svg;
+  const buf = await sharp(new TextEncoder().encode(text), { density: 72 * scale }).png().toBuffer();
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-/** Renders an SVG document (e.g. from `lineChart`) to a PNG file, atomically. */
-export async function svgToPng(svg: string, path: string): Promise<void> {
-  await writeFileAtomic(path, await svgToPngBytes(svg));
+/** Renders an SVG document (e.g. from `lineChart`, or its promise) to a PNG file, atomically. */
+export async function svgToPng(
+  svg: string | Promise<string>,
+  path: string,
+  opts: SvgToPngOptions = {},
+): Promise<void> {
+  await writeFileAtomic(path, await svgToPngBytes(svg, opts));
 }

@@ -1,0 +1,10 @@
+/**
+ * Object detection and instance segmentation on top of the ViT encoders:
+ * COCO-format data and evaluation, an embedded scene generator, and a
+ * ViTDet-style detector.
+ *
+ * @module
+ */
+export * from "./types.ts";
+export * from "./rle.ts";
+export * from "./coco_eval.ts";

@@ -1,0 +1,247 @@
+/**
+ * The linear-probe experiment on a pre-training run folder: cached features
+ * of the labelled train and test splits, the probe, a kNN score on the same
+ * features, and an evaluation folder with `metrics.jsonl`, `result.json`,
+ * `accuracy.png`, `loss.png` and `confusion.png`.
+ *
+ * @module
+ */
+import { type BackendChoice, initBackend } from "../backend/mod.ts";
+import { loadSavedConfig } from "../config/mod.ts";
+import { appendMetrics } from "../train/metrics.ts";
+import { loadRun } from "../train/load_run.ts";
+import { formatDuration, Progress } from "../train/progress.ts";
+import {
+  pct,
+  readResult,
+  resetMetrics,
+  writeAccuracyFigure,
+  writeConfusionFigure,
+  writeJson,
+  writeLossFigure,
+} from "./_run.ts";
+import { labelledSplits, openEvalSplit } from "./data.ts";
+import { cachedFeatures, extractFeatures, type FeatureSet } from "./features.ts";
+import { knnClassify } from "./knn.ts";
+import { type LinearProbeOptions, trainLinearProbe } from "./linear_probe.ts";
+
+/** Options of {@link runLinearProbe}. */
+export interface RunLinearProbeOptions extends Omit<LinearProbeOptions, "onEpoch" | "numClasses"> {
+  /** The pre-training run folder (its newest checkpoint is probed). */
+  runDir: string;
+  /** Evaluation folder (default `<runDir>/linprobe`). */
+  out?: string;
+  /** Recompute even when `result.json` exists for the same checkpoint step. */
+  force?: boolean;
+  /** First N labelled training images (default 0 = all). */
+  trainLimit?: number;
+  /** First N test images (default 0 = all). */
+  testLimit?: number;
+  /** Images per feature-extraction pass (default 256). */
+  featureBatchSize?: number;
+  /** Keep features in `<runDir>/eval/` keyed by checkpoint step (default true). */
+  cache?: boolean;
+  /** Also score weighted kNN (k 20, T 0.07) on the same features (default true). */
+  knn?: boolean;
+  /** kNN neighbours (default: the run's eval.knnK). */
+  knnK?: number;
+  /** Dataset folder instead of the run's `data.root` (the data moved). */
+  dataRoot?: string;
+  /** Backend (default: the run's run.backend) and wasm threads (default: the run's). */
+  backend?: string;
+  threads?: number;
+  /** Print nothing. */
+  quiet?: boolean;
+  /** Write the PNG figures (default true). */
+  figures?: boolean;
+}
+
+/** What {@link runLinearProbe} returns (accuracies in [0, 1]). */
+export interface LinearProbeRun {
+  outDir: string;
+  /** True when an existing `result.json` for the same checkpoint was returned as is. */
+  skipped: boolean;
+  /** The content of `result.json`. */
+  result: LinearProbeSummary;
+}
+
+/** `result.json` of a linear probe. */
+export interface LinearProbeSummary {
+  top1: number;
+  top5: number | null;
+  trainTop1: number;
+  knnTop1: number | null;
+  runDir: string;
+  ckptStep: number;
+  method: string;
+  strategy: string;
+  dataset: string;
+  trainImages: number;
+  testImages: number;
+  featureDim: number;
+  numClasses: number;
+  epochs: number;
+  batchSize: number;
+  optimizer: string;
+  lr: number;
+  confusion: number[][];
+  seconds: { features: number; probe: number; knn: number; total: number };
+  featuresCached: boolean;
+  [key: string]: unknown;
+}
+
+/**
+ * Linear-probe the newest checkpoint of a pre-training run folder.
+ * Idempotent: returns the stored result when `result.json` exists for the same
+ * checkpoint step, unless `force`.
+ *
+ * @example
+ * ```ts ignore
+ * const { result } = await runLinearProbe({ runDir: "runs/mae/20250101-120000", epochs: 30 });
+ * console.log(result.top1);
+ * ```
+ */
+export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<LinearProbeRun> {
+  const t0 = performance.now();
+  const log = opts.quiet ? () => {} : (s: string) => console.log(s);
+  const outDir = opts.out || `${opts.runDir}/linprobe`;
+  const saved = await loadSavedConfig(opts.runDir);
+  await initBackend({
+    backend: (opts.backend ?? saved.run.backend) as BackendChoice,
+    threads: opts.threads ?? saved.run.threads,
+    quiet: opts.quiet,
+  });
+  const { config, model, step } = await loadRun(opts.runDir);
+  try {
+    const existing = await readResult(outDir);
+    if (existing && !opts.force && existing.ckptStep === step) {
+      log(`${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
+        pct(existing.top1 as number)
+      }); pass --force to recompute`);
+      return { outDir, skipped: true, result: existing as LinearProbeSummary };
+    }
+    const metricsPath = await resetMetrics(outDir);
+    const encoder = model.encoder;
+    const imageSize = encoder.shape.imageSize;
+    const data = { ...config.data, root: opts.dataRoot ?? config.data.root };
+    const splits = labelledSplits(data.name);
+    const trainLimit = opts.trainLimit ?? 0, testLimit = opts.testLimit ?? 0;
+    const trainDs = await openEvalSplit(data, splits.train, trainLimit);
+    const testDs = await openEvalSplit(data, splits.test, testLimit);
+    let features: { train: FeatureSet; test: FeatureSet; cached: boolean };
+    const fStart = performance.now();
+    try {
+      const get = async (split: string, ds: typeof trainDs, limit: number) => {
+        const progress = new Progress(ds.length, `features ${split}`, undefined, opts.quiet);
+        let last = 0;
+        const onProgress = (done: number, total: number) => {
+          const now = performance.now();
+          if (done < total && now - last < 2000) return;
+          last = now;
+          const rate = done / ((now - fStart) / 1000);
+          progress.update(done, `${ds.name}`, (total - done) / Math.max(rate, 1e-9));
+        };
+        const fo = { imageSize, batchSize: opts.featureBatchSize ?? 256, onProgress };
+        const set = opts.cache === false
+          ? { ...await extractFeatures(encoder, ds, fo), cached: false }
+          : await cachedFeatures(opts.runDir, split, { ...fo, step, encoder, dataset: ds, limit });
+        progress.finish();
+        return set;
+      };
+      const train = await get(splits.train, trainDs, trainLimit);
+      const test = await get(splits.test, testDs, testLimit);
+      features = { train, test, cached: train.cached && test.cached };
+    } finally {
+      trainDs.close?.();
+      testDs.close?.();
+    }
+    const featureSeconds = (performance.now() - fStart) / 1000;
+    log(
+      `features: ${features.train.count} train, ${features.test.count} test, dim ${features.train.dim} ` +
+        `(${features.cached ? "cached" : formatDuration(featureSeconds)})`,
+    );
+
+    const epochs = opts.epochs ?? 30;
+    const progress = new Progress(epochs, "linprobe", undefined, opts.quiet);
+    const probe = await trainLinearProbe(features.train, features.test, {
+      ...opts,
+      numClasses: trainDs.numClasses || undefined,
+      onEpoch: async (r) => {
+        await appendMetrics(metricsPath, [{ type: "epoch", ...r }]);
+        const rate = r.epoch / ((performance.now() - t0) / 1000);
+        progress.update(
+          r.epoch,
+          `loss ${r.loss.toFixed(4)} test top-1 ${pct(r.testTop1)}`,
+          (epochs - r.epoch) / Math.max(rate, 1e-9),
+        );
+      },
+    });
+    progress.finish();
+
+    let knnTop1: number | null = null, knnSeconds = 0;
+    if (opts.knn !== false) {
+      const r = await knnClassify(
+        features.train.features,
+        features.train.labels,
+        features.test.features,
+        features.test.labels,
+        { k: opts.knnK ?? config.eval.knnK, numClasses: probe.numClasses },
+      );
+      knnTop1 = r.top1;
+      knnSeconds = r.seconds;
+    }
+    const result: LinearProbeSummary = {
+      top1: probe.top1,
+      top5: probe.top5,
+      trainTop1: probe.trainTop1,
+      knnTop1,
+      runDir: opts.runDir,
+      ckptStep: step,
+      method: config.mim.method,
+      strategy: config.amt.strategy,
+      dataset: config.data.name,
+      trainImages: features.train.count,
+      testImages: features.test.count,
+      featureDim: features.train.dim,
+      numClasses: probe.numClasses,
+      epochs,
+      batchSize: Math.min(opts.batchSize ?? 256, features.train.count),
+      optimizer: opts.optimizer ?? "sgd",
+      lr: probe.lr,
+      confusion: probe.confusion,
+      seconds: {
+        features: featureSeconds,
+        probe: probe.seconds,
+        knn: knnSeconds,
+        total: (performance.now() - t0) / 1000,
+      },
+      featuresCached: features.cached,
+    };
+    if (opts.figures !== false) {
+      const h = probe.history;
+      const title = `linear probe: ${config.mim.method} ${config.amt.strategy} (${config.data.name})`;
+      await writeAccuracyFigure(`${outDir}/accuracy.png`, title, [{
+        name: "test top-1",
+        epochs: h.map((r) => r.epoch),
+        values: h.map((r) => r.testTop1),
+      }]);
+      await writeLossFigure(`${outDir}/loss.png`, title, h.map((r) => r.epoch), h.map((r) => r.loss));
+      await writeConfusionFigure(
+        `${outDir}/confusion.png`,
+        `linear probe, top-1 ${pct(probe.top1)}`,
+        probe.confusion,
+        trainDs.classNames,
+      );
+    }
+    await writeJson(`${outDir}/result.json`, result);
+    log(
+      `linear probe ${opts.runDir} (step ${step}): top-1 ${pct(result.top1)}` +
+        (result.top5 !== null ? `, top-5 ${pct(result.top5)}` : "") +
+        `, train ${pct(result.trainTop1)}` + (knnTop1 !== null ? `, kNN ${pct(knnTop1)}` : "") +
+        ` (${formatDuration(result.seconds.total)}) → ${outDir}`,
+    );
+    return { outDir, skipped: false, result };
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * Evaluation of pre-trained encoders: frozen features (cached per
+ * checkpoint), linear probing (MAE protocol), weighted kNN and a kNN monitor
+ * for pre-training, full fine-tuning with layer-wise lr decay, and how much
+ * CLS attention lands on the object.
+ *
+ * Accuracies are fractions in [0, 1].
+ *
+ * @module
+ */
+export * from "./metrics.ts";
+export * from "./data.ts";
+export * from "./features.ts";
+export * from "./linear_probe.ts";
+export * from "./knn.ts";
+export * from "./linprobe_run.ts";
+export * from "./cli.ts";
