@@ -2,27 +2,41 @@ import assert from "node:assert/strict";
 import type { Raster } from "../lib/data/types.ts";
 import type { MaskPlan } from "../lib/mim/plan.ts";
 import {
+  accuracyCurveChart,
   barChart,
   colorize,
   colormapRgb,
   confusionMatrixSvg,
+  epochSeries,
   escapeXml,
+  heatmapGridSvg,
   imageGrid,
   imageGridPng,
+  imageGridPngBytes,
   lineChart,
-  logTicks,
+  lossCurveChart,
+  lrCurveChart,
   maskedImage,
-  niceTicks,
   overlay,
   pasteReconstruction,
+  phaseChanges,
   PLAN_COLORS,
+  PLAN_LEGEND,
   planForImage,
   planImage,
+  planProbabilities,
   readPng,
   scatterChart,
   svgToPng,
+  svgToPngBytes,
+  textWidth,
+  writeAllRunFigures,
+  writeCurveFigures,
   writePng,
 } from "../lib/viz/mod.ts";
+import { resolveConfig } from "../lib/config/mod.ts";
+import { pretrain } from "../lib/train/pretrain.ts";
+import { makeRng } from "../lib/util/rng.ts";
 
 function ramp(height: number, width: number, channels: number, float: boolean): Raster {
   const n = height * width * channels;
@@ -40,11 +54,25 @@ async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-/** Number pairs in a polyline's `points` attribute, per polyline. */
-function polylinePointCounts(svg: string): number[] {
-  return [...svg.matchAll(/<polyline class="series"[^>]*points="([^"]*)"/g)].map((m) =>
-    m[1].trim() === "" ? 0 : m[1].trim().split(/\s+/).length
-  );
+/** Data points drawn by Vega: `[aria-label, x, y]` of every `point` symbol, in SVG order. */
+function points(svg: string): [string, number, number][] {
+  return [
+    ...svg.matchAll(
+      /<path aria-label="([^"]*)" role="graphics-symbol" aria-roledescription="point" transform="translate\(([-\d.]+),([-\d.]+)\)"/g,
+    ),
+  ].map((m) => [m[1], Number(m[2]), Number(m[3])]);
+}
+
+/** Count of marks of one kind (`aria-roledescription`, e.g. "bar", "line mark"). */
+function marks(svg: string, role: string): number {
+  return count(svg, new RegExp(`aria-roledescription="${role}"`, "g"));
+}
+
+/** Pixels darker than mid grey in the first channel. */
+function darkPixels(png: { data: ArrayLike<number>; channels: number }): number {
+  let dark = 0;
+  for (let i = 0; i < png.data.length; i += png.channels) if (png.data[i] < 128) dark++;
+  return dark;
 }
 
 function count(svg: string, re: RegExp): number {
@@ -112,46 +140,15 @@ Deno.test("writePng() scale upsamples by nearest neighbour", async () => {
   });
 });
 
-Deno.test("niceTicks() gives 1/2/5 x 10^k steps covering the data range", () => {
-  const cases: [number, number][] = [
-    [0.13, 0.87],
-    [0, 1],
-    [-3.2, 17.9],
-    [0.0012, 0.0047],
-    [12345, 98765],
-    [0.712, 0.7135],
-    [5, 5],
-    [-1e-3, 2e-3],
-    [1, 300],
-  ];
-  for (const [lo, hi] of cases) {
-    const t = niceTicks(lo, hi, 6);
-    assert.ok(t.min <= lo && t.max >= hi, `[${lo}, ${hi}] → ${t.values}`);
-    assert.ok(t.values.length >= 2 && t.values.length <= 8, `[${lo}, ${hi}] → ${t.values}`);
-    const mant = t.step / 10 ** Math.floor(Math.log10(t.step) + 1e-9);
-    assert.ok([1, 2, 5].some((m) => Math.abs(mant - m) < 1e-6), `step ${t.step}`);
-    for (let i = 1; i < t.values.length; i++) {
-      assert.ok(Math.abs(t.values[i] - t.values[i - 1] - t.step) < t.step * 1e-6);
-      assert.ok(Math.abs(t.values[i] / t.step - Math.round(t.values[i] / t.step)) < 1e-6);
-    }
-  }
-  assert.deepEqual(niceTicks(0.13, 0.87).values, [0, 0.2, 0.4, 0.6, 0.8, 1]);
-  assert.deepEqual(niceTicks(NaN, 3).values, [0, 0.2, 0.4, 0.6, 0.8, 1]);
+Deno.test("textWidth() uses DejaVu Sans advances", () => {
+  // "0" is 0.636 em in DejaVu Sans, "i" 0.278 em; bold is wider.
+  assert.ok(Math.abs(textWidth("00", 10) - 12.72) < 1e-9);
+  assert.ok(Math.abs(textWidth("i", 100) - 27.8) < 1e-9);
+  assert.ok(textWidth("loss", 12, true) > textWidth("loss", 12));
 });
 
-Deno.test("logTicks() covers the range with decades", () => {
-  const t = logTicks(0.003, 250);
-  assert.deepEqual(t.values, [0.001, 0.01, 0.1, 1, 10, 100, 1000]);
-  assert.ok(t.minor.includes(0.002) && t.minor.includes(500));
-  const one = logTicks(2, 8);
-  assert.deepEqual(one.values, [1, 10]);
-  const wide = logTicks(1e-9, 1e9, 8);
-  assert.ok(wide.values.length <= 8, String(wide.values));
-  assert.ok(wide.min <= 1e-9 && wide.max >= 1e9);
-});
-
-Deno.test("lineChart() draws one polyline per series with its finite points and renders", async () => {
-  const svg = lineChart({
+Deno.test("lineChart() draws one line per series through its finite points, and renders", async () => {
+  const svg = await lineChart({
     title: "Pre-training loss <MAE & AMT>",
     xLabel: "epoch",
     yLabel: "loss",
@@ -160,40 +157,64 @@ Deno.test("lineChart() draws one polyline per series with its finite points and 
     series: [
       { name: "MAE", x: [1, 2, 3, 4, 5], y: [1.0, 0.8, 0.7, 0.65, 0.6] },
       { name: "MAE+AMT", x: [1, 2, 3, 4, 5], y: [0.9, NaN, 0.6, null, 0.5] },
-      { name: "SimMIM", x: [1, 2, 3], y: [1.2, 1.1, 1.05] },
+      { name: "SimMIM", x: [1, 2, 3], y: [1.2, 1.1, 1.05], dashed: true },
     ],
+    rules: [{ x: 2.5, label: "AMT starts" }],
   });
-  assert.deepEqual(polylinePointCounts(svg), [5, 3, 3]);
+  assert.equal(marks(svg, "line mark"), 3);
+  const pts = points(svg);
+  assert.equal(pts.length, 11, "5 + 3 + 3 finite points");
+  assert.ok(svg.includes('width="500" height="320"'), "fits the requested size");
   assert.ok(svg.includes("&lt;MAE &amp; AMT&gt;"), "title escaped");
   assert.ok(!svg.includes("NaN"), "no NaN coordinates");
-  for (const name of ["MAE", "MAE+AMT", "SimMIM", "epoch", "loss"]) {
-    assert.ok(svg.includes(`>${name}</text>`), name);
+  assert.equal(marks(svg, "rule mark"), 1);
+  for (const text of ["MAE+AMT", "SimMIM", "epoch", "loss", "AMT starts"]) {
+    assert.ok(svg.includes(`>${text}</text>`), text);
+  }
+  // Positions follow the data: larger loss is higher up (smaller y), later epochs further right.
+  const mae = pts.filter((p) => p[0].includes("series: MAE;"));
+  assert.equal(mae.length, 5);
+  for (let i = 1; i < mae.length; i++) {
+    assert.ok(mae[i][1] > mae[i - 1][1], "x increases with epoch");
+    assert.ok(mae[i][2] > mae[i - 1][2], "y (SVG) grows as the loss falls");
   }
   await withTmp(async (dir) => {
     await svgToPng(svg, `${dir}/line.png`);
     const png = await readPng(`${dir}/line.png`);
-    assert.deepEqual([png.height, png.width], [320, 500]);
-    let dark = 0;
-    for (let i = 0; i < png.data.length; i += png.channels) if (png.data[i] < 128) dark++;
-    assert.ok(dark > 500, `expected drawn pixels, got ${dark}`);
+    assert.deepEqual([png.height, png.width], [640, 1000], "2x the chart size by default");
+    assert.ok(darkPixels(png) > 2000, `expected drawn pixels, got ${darkPixels(png)}`);
+    const one = await readPng(
+      await Deno.writeFile(`${dir}/l1.png`, await svgToPngBytes(svg, { scale: 1 })).then(() =>
+        `${dir}/l1.png`
+      ),
+    );
+    assert.deepEqual([one.height, one.width], [320, 500]);
   });
 });
 
-Deno.test("lineChart() logY ticks decades and skips non-positive values", () => {
-  const svg = lineChart({
+Deno.test("lineChart() logY uses a log scale and skips non-positive values", async () => {
+  const svg = await lineChart({
     title: "loss",
     xLabel: "step",
     yLabel: "MSE",
     logY: true,
     series: [{ name: "a", x: [0, 1, 2, 3, 4], y: [5, 0.5, 0.05, 0, -1] }],
   });
-  assert.deepEqual(polylinePointCounts(svg), [3]);
-  const yticks = [...svg.matchAll(/class="ytick"[^>]*>([^<]*)</g)].map((m) => m[1]);
-  assert.deepEqual(yticks, ["0.01", "0.1", "1", "10"]);
+  const pts = points(svg);
+  assert.equal(pts.length, 3);
+  assert.ok(svg.includes("for a log scale"), "y axis is logarithmic");
+  // Equal ratios are equal distances on a log axis.
+  const d1 = pts[1][2] - pts[0][2];
+  const d2 = pts[2][2] - pts[1][2];
+  assert.ok(Math.abs(d1 - d2) < 0.5, `${d1} vs ${d2}`);
+  assert.throws(
+    () => lineChart({ series: [{ name: "bad", x: [1, 2], y: [1] }] }),
+    /2 x but 1 y values/,
+  );
 });
 
 Deno.test("barChart() draws non-null bars, marks missing values, escapes names", async () => {
-  const svg = barChart({
+  const svg = await barChart({
     title: "Linear probe accuracy",
     yLabel: "top-1 (%)",
     groups: ["MAE", "MAE+AMT", "SimMIM", "SimMIM+AMT"],
@@ -202,40 +223,60 @@ Deno.test("barChart() draws non-null bars, marks missing values, escapes names",
       { name: "paper <ref>", values: [68, 70.5, 66.1, NaN] },
     ],
   });
-  assert.equal(count(svg, /<rect class="bar"/g), 6);
-  assert.equal(count(svg, /class="missing"/g), 2);
+  assert.equal(marks(svg, "bar"), 6);
+  assert.equal(count(svg, />n\/a<\/text>/g), 2);
   assert.ok(svg.includes("paper &lt;ref&gt;"));
   assert.ok(!svg.includes("<ref>"));
+  for (const v of ["71.2", "73.4", "70.5"]) assert.ok(svg.includes(`>${v}</text>`), v);
   await withTmp(async (dir) => {
-    await svgToPng(svg, `${dir}/bar.png`);
+    await svgToPng(svg, `${dir}/bar.png`, { scale: 1 });
     const png = await readPng(`${dir}/bar.png`);
     assert.deepEqual([png.height, png.width], [400, 640]);
   });
+  assert.throws(
+    () => barChart({ groups: ["a", "b"], series: [{ name: "s", values: [1] }] }),
+    /1 values for 2 groups/,
+  );
 });
 
-Deno.test("scatterChart() and confusionMatrixSvg() draw every element", async () => {
-  const sc = scatterChart({
+Deno.test("scatterChart(), confusionMatrixSvg() and heatmapGridSvg() draw every element", async () => {
+  const sc = await scatterChart({
     title: "cost vs accuracy",
     xLabel: "GPU hours",
     yLabel: "accuracy",
     points: [
-      { x: 10, y: 0.7, label: "MAE" },
-      { x: 6, y: 0.72, label: "MAE+AMT" },
+      { x: 10, y: 0.7, label: "MAE", group: "random" },
+      { x: 6, y: 0.72, label: "MAE+AMT", group: "AMT" },
       { x: NaN, y: 0.5, label: "broken" },
     ],
   });
-  assert.equal(count(sc, /<circle class="point"/g), 2);
+  assert.equal(points(sc).length, 2);
+  assert.ok(sc.includes(">MAE+AMT</text>") && sc.includes(">MAE</text>"));
   assert.ok(!sc.includes("broken"));
-  const cm = confusionMatrixSvg([[5, 1, 0], [2, 7, 1], [0, 0, 9]], ["T-shirt", "Trouser", "Bag"], {
-    title: "confusion",
-  });
-  assert.equal(count(cm, /<rect class="cell"/g), 9);
-  assert.ok(cm.includes(">0.83<"), "row-normalised 5/6");
+  const cm = await confusionMatrixSvg(
+    [[5, 1, 0], [2, 7, 1], [0, 0, 9]],
+    ["T-shirt", "Trouser", "Bag"],
+    { title: "confusion" },
+  );
+  assert.equal(marks(cm, "rect mark"), 9);
+  assert.ok(cm.includes(">0.83</text>"), "row-normalised 5/6");
+  const values = Array.from({ length: 12 }, (_, i) => i / 11);
+  const hm = await heatmapGridSvg([
+    { row: "amt", column: "masked", height: 3, width: 4, values },
+    { row: "amt", column: "thrown", height: 3, width: 4, values },
+    { row: "random", column: "masked", height: 3, width: 4, values },
+  ], { legendTitle: "P", domain: [0, 1] });
+  assert.equal(marks(hm, "rect mark"), 36);
+  for (const h of ["amt", "random", "masked", "thrown"]) assert.ok(hm.includes(`>${h}</text>`), h);
   await withTmp(async (dir) => {
     await svgToPng(cm, `${dir}/cm.png`);
     const png = await readPng(`${dir}/cm.png`);
-    assert.ok(png.width > 100 && png.height > 100);
+    assert.ok(png.width > 200 && png.height > 200);
   });
+  assert.throws(
+    () => heatmapGridSvg([{ row: "", column: "c", height: 2, width: 2, values: [1] }]),
+    /expected 2x2/,
+  );
 });
 
 Deno.test("escapeXml() escapes markup characters", () => {
@@ -295,6 +336,17 @@ Deno.test("imageGridPng() adds label margins and writes a PNG", async () => {
       () => imageGridPng(`${dir}/bad.png`, rows, { colLabels: ["one"] }),
       /column labels/,
     );
+    // A legend adds a line of colour swatches above the grid.
+    const bytes = await imageGridPngBytes(rows, { scale: 4, title: "grid", legend: PLAN_LEGEND });
+    await Deno.writeFile(`${dir}/legend.png`, bytes);
+    const withLegend = await readPng(`${dir}/legend.png`);
+    assert.ok(withLegend.height > png.height - 20, "legend row adds height");
+    let red = 0;
+    for (let i = 0; i < withLegend.data.length; i += withLegend.channels) {
+      const [r, g, b] = [withLegend.data[i], withLegend.data[i + 1], withLegend.data[i + 2]];
+      if (r > 200 && g < 80 && b < 80) red++;
+    }
+    assert.ok(red > 20, `masked swatch drawn (${red} red pixels)`);
   });
 });
 
@@ -315,32 +367,40 @@ function testPlan(): MaskPlan {
   };
 }
 
-Deno.test("planImage() paints thrown flat, tints masked, keeps visible", () => {
+Deno.test("planImage() paints thrown flat, tints masked and visible in their own colours", () => {
   const p = 3;
   const img = ramp(12, 12, 3, true);
   const plan = planForImage(testPlan(), 1);
   assert.deepEqual(Array.from(plan.thrown), [0, 1, 4, 5]);
   const out = planImage(img, plan, p);
   assert.deepEqual([out.height, out.width, out.channels], [12, 12, 3]);
-  const a = PLAN_COLORS.maskedAlpha;
+  const tint = (v: number[], color: readonly number[], a: number) =>
+    v.map((x, c) => (1 - a) * x + a * color[c]);
   for (let y = 0; y < 12; y++) {
     for (let x = 0; x < 12; x++) {
       const k = Math.floor(y / p) * 4 + Math.floor(x / p);
       const got = pixel(out, y, x);
+      const src = pixel(img, y, x);
       if ([0, 1, 4, 5].includes(k)) assertClose(got, PLAN_COLORS.thrown, 1e-7, `thrown ${k}`);
       else if ([10, 11, 12, 13, 14, 15].includes(k)) {
-        assert.deepEqual(got, pixel(img, y, x), `visible ${k}`);
+        const want = tint(src, PLAN_COLORS.visible, PLAN_COLORS.visibleAlpha);
+        assertClose(got, want, 1e-6, `visible ${k}`);
       } else {
-        const want = pixel(img, y, x).map((v, c) => (1 - a) * v + a * PLAN_COLORS.masked[c]);
-        assertClose(got, want, 1e-6, `masked ${k}`);
+        assertClose(
+          got,
+          tint(src, PLAN_COLORS.masked, PLAN_COLORS.maskedAlpha),
+          1e-6,
+          `masked ${k}`,
+        );
       }
     }
   }
-  // Gray Uint8 input is promoted to RGB; visible pixels keep their value / 255.
+  // visibleAlpha 0 leaves visible pixels as they are; gray Uint8 input is promoted to RGB.
   const gray = ramp(12, 12, 1, false);
-  const g = planImage(gray, plan, p);
+  const g = planImage(gray, plan, p, { visibleAlpha: 0 });
   const v = gray.data[11 * 12 + 11] / 255;
   assertClose(pixel(g, 11, 11), [v, v, v], 1e-7, "gray visible");
+  assert.deepEqual(PLAN_LEGEND.map((e) => e.label), ["masked", "thrown", "visible"]);
   assert.throws(() => planImage(ramp(10, 10, 3, true), plan, p), /divide/);
   assert.throws(() => planImage(img, { ...plan, thrown: [16] }, p), /patch index/);
 });
@@ -380,4 +440,170 @@ Deno.test("pasteReconstruction() puts prediction row r at patch idx[r] in (row, 
   // Untouched patches stay as they were (zero here).
   assert.deepEqual(pixel(out, 0, 2), [0, 0, 0]);
   assert.throws(() => pasteReconstruction(img, pred.subarray(1), idx, p), /expected K x p\*p\*C/);
+});
+
+// ---- run charts and run folders ---------------------------------------------------------
+
+function stepRecords(n: number, phaseAt: number): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (let s = 1; s <= n; s++) {
+    out.push({
+      type: "step",
+      epoch: Math.floor((s - 1) / 4),
+      step: s,
+      loss: 2 / s,
+      lr: 1e-4 * Math.min(1, s / 4),
+      phase: s > phaseAt ? "amt" : "warmup",
+    });
+    if (s % 4 === 0) {
+      out.push({
+        type: "epoch",
+        epoch: s / 4 - 1,
+        step: s,
+        loss: 2 / s,
+        phase: s > phaseAt ? "amt" : "warmup",
+        knnTop1: 0.3 + s / 100,
+      });
+    }
+  }
+  return out;
+}
+
+Deno.test("lossCurveChart() / lrCurveChart() plot step records and mark phase changes", async () => {
+  const records = stepRecords(12, 4);
+  assert.deepEqual(phaseChanges(records), [{ x: 4, label: "amt" }]);
+  const loss = await lossCurveChart(records)!;
+  assert.equal(marks(loss, "line mark"), 2, "logged steps + epoch means");
+  assert.equal(points(loss).length, 12 + 3);
+  assert.equal(marks(loss, "rule mark"), 1);
+  const lr = await lrCurveChart(records)!;
+  assert.equal(points(lr).length, 12);
+  assert.ok(lr.includes(">1.0e-4</text>"), "lr ticks in exponent notation");
+  assert.equal(lossCurveChart([{ type: "epoch", epoch: 0, loss: 1 }]), null);
+});
+
+Deno.test("epochSeries() and accuracyCurveChart() show 1-based epochs, fractions as percent", async () => {
+  const recs = [
+    { epoch: 0, testTop1: 0.5 },
+    { epoch: 1, testTop1: 0.6 },
+    { epoch: 1, testTop1: 0.62 }, // re-logged after a resume: the last one wins
+    { epoch: 2, trainTop1: 0.9 },
+  ];
+  assert.deepEqual(epochSeries(recs, "testTop1"), { epochs: [1, 2], values: [0.5, 0.62] });
+  assert.deepEqual(epochSeries([{ epoch: 3, testTop1: 1 }], "testTop1").epochs, [3]);
+  const svg = await accuracyCurveChart([
+    { name: "linear probe", epochs: [1, 2, 3], top1: [0.5, 0.6, 0.65] },
+    { name: "fine-tune", epochs: [1, 2], top1: [0.7, 0.8] },
+  ])!;
+  assert.equal(marks(svg, "line mark"), 2);
+  assert.equal(points(svg).length, 5);
+  assert.ok(/>\d+%<\/text>/.test(svg), "percent ticks");
+  assert.equal(accuracyCurveChart([{ name: "empty", epochs: [], top1: [] }]), null);
+});
+
+Deno.test("planProbabilities() matches the sampler's group sizes and follows the weights", () => {
+  const L = 16;
+  const draws = 4000;
+  const uniform = planProbabilities(new Float32Array(L).fill(1), {
+    maskRatio: 0.5,
+    throwRatio: 0.25,
+    strategy: "random",
+    rng: makeRng(1),
+    draws,
+  });
+  // Binomial standard error <= 0.5 / sqrt(4000) ~ 0.008: allow 5 of them.
+  for (let i = 0; i < L; i++) {
+    assert.ok(Math.abs(uniform.masked[i] - 0.5) < 0.04, `masked[${i}] ${uniform.masked[i]}`);
+    assert.ok(Math.abs(uniform.thrown[i] - 0.25) < 0.04, `thrown[${i}] ${uniform.thrown[i]}`);
+    const sum = uniform.masked[i] + uniform.thrown[i] + uniform.visible[i];
+    assert.ok(Math.abs(sum - 1) < 1e-4, `sum ${sum}`);
+  }
+  const w = new Float32Array(L).fill(0.05);
+  w[5] = 1;
+  const amt = planProbabilities(w, { maskRatio: 0.25, throwRatio: 0.25, rng: makeRng(2), draws });
+  assert.ok(
+    amt.masked[5] > 0.9,
+    `the most attended patch is almost always masked: ${amt.masked[5]}`,
+  );
+  assert.throws(() => planProbabilities(w, { maskRatio: 0.5, throwRatio: 0, draws: 0 }), /draws/);
+});
+
+Deno.test("writeCurveFigures() writes loss, lr, kNN and probe / fine-tune curves from files", async () => {
+  await withTmp(async (dir) => {
+    const lines = (rs: unknown[]) => rs.map((r) => JSON.stringify(r)).join("\n") + "\n";
+    await Deno.writeTextFile(`${dir}/metrics.jsonl`, lines(stepRecords(8, 4)) + "{torn");
+    await Deno.mkdir(`${dir}/linprobe`);
+    await Deno.writeTextFile(
+      `${dir}/linprobe/metrics.jsonl`,
+      lines(
+        [0, 1, 2].map((e) => ({
+          type: "epoch",
+          epoch: e,
+          testTop1: 0.5 + e / 10,
+          trainTop1: 0.6 + e / 10,
+        })),
+      ),
+    );
+    const written = await writeCurveFigures(dir);
+    const names = written.map((p) => p.slice(dir.length + 1)).sort();
+    assert.deepEqual(names, [
+      "plots/accuracy.png",
+      "plots/knn.png",
+      "plots/loss.png",
+      "plots/lr.png",
+    ]);
+    const png = await readPng(`${dir}/plots/accuracy.png`);
+    assert.deepEqual([png.height, png.width], [800, 1280]);
+    assert.ok(darkPixels(png) > 2000);
+  });
+});
+
+Deno.test("writeAllRunFigures() regenerates curves and the reconstruction grid from a run folder", async () => {
+  await withTmp(async (dir) => {
+    const { config } = resolveConfig({
+      argv: [
+        "--data.name=synthetic",
+        "--data.limit=32",
+        "--data.imageSize=16",
+        "--model.preset=vit-micro-28",
+        "--model.patchSize=4",
+        "--model.dim=32",
+        "--model.depth=2",
+        "--model.heads=2",
+        "--model.decoderDim=16",
+        "--model.decoderDepth=1",
+        "--model.decoderHeads=2",
+        "--train.batchSize=16",
+        "--train.epochs=2",
+        "--train.warmupEpochs=0",
+        "--train.logEvery=1",
+        "--train.ckptEvery=0",
+        "--amt.strategy=amt",
+        "--amt.warmup=1",
+        "--amt.interval=1",
+        "--amt.maskRatio=0.45",
+        "--amt.throwRatio=0.4",
+        "--run.backend=cpu",
+        "--run.vizImages=3",
+        `--run.dir=${dir}/run`,
+      ],
+    });
+    await pretrain(config, { quiet: true, figures: false });
+    const logs: string[] = [];
+    const r = await writeAllRunFigures(`${dir}/run`, { log: (s) => logs.push(s) });
+    assert.deepEqual(r.skipped, [], logs.join("\n"));
+    const names = r.written.map((p) => p.slice(`${dir}/run/`.length)).sort();
+    assert.deepEqual(names, ["plots/loss.png", "plots/lr.png", "plots/reconstruction.png"]);
+    // 3 rows x 4 columns of 16 px images scaled 6x (96 px) with 2 px padding, plus the labels.
+    const grid = await readPng(`${dir}/run/plots/reconstruction.png`);
+    assert.equal(grid.width, 4 * 96 + 5 * 2);
+    assert.ok(grid.height > 3 * 96 + 4 * 2, String(grid.height));
+
+    // Without a checkpoint the curves are still made and the grid is skipped with a reason.
+    await Deno.remove(`${dir}/run/checkpoints`, { recursive: true });
+    const r2 = await writeAllRunFigures(`${dir}/run`, { log: () => {} });
+    assert.equal(r2.written.length, 2);
+    assert.match(r2.skipped[0], /reconstruction\.png: .*no checkpoint/);
+    await assert.rejects(() => writeAllRunFigures(`${dir}/nowhere`), /is it a run folder/);
+  });
 });

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type SampleOptions, sampleMaskPlans } from "../amt/sampler.ts";
+import { sampleMaskPlans, type SampleOptions } from "../amt/sampler.ts";
 
 /** Per-patch group frequencies over `draws` sampled plans. */
 export interface PlanProbabilities {
