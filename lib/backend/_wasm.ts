@@ -106,6 +106,7 @@ function errorText(e: unknown): string {
 async function startThreaded(want: number): Promise<number> {
   tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", true);
   wasm.setThreadsCount(want);
+  // XNNPACK's pool uses the calling thread plus (want - 1) pthreads: start just those workers.
   const ok = await withDenoPthreads(
     want,
     (failure) =>
@@ -114,6 +115,7 @@ async function startThreaded(want: number): Promise<number> {
         THREADED_START_TIMEOUT_MS,
         `pthread workers did not load within ${THREADED_START_TIMEOUT_MS / 1000} s`,
       ),
+    want - 1,
   );
   if (!ok) throw new Error("tf.setBackend('wasm') returned false for the threaded build");
   const got = wasm.getThreadsCount();

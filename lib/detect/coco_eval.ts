@@ -225,8 +225,7 @@ export function evaluateCoco(
     meanOf(
       precision[ai][mi].flatMap((byT) => (t === null ? byT : [byT[t]]).flat()),
     );
-  const ar = (ai: number, mi: number) =>
-    mi < 0 ? -1 : meanOf(recall[ai][mi].flatMap((byT) => byT));
+  const ar = (ai: number, mi: number) => mi < 0 ? -1 : meanOf(recall[ai][mi].flatMap((byT) => byT));
   const perCategoryAP: Record<number, number> = {};
   catIds.forEach((cat, k) => (perCategoryAP[cat] = meanOf(precision[0][M][k].flat())));
   return {

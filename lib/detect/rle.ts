@@ -50,7 +50,9 @@ export type Segmentation = Polygons | Rle | CompressedRle;
 export function encodeMask(mask: ArrayLike<number>, h: number, w: number): Rle {
   checkSize(h, w, "encodeMask");
   if (mask.length !== h * w) {
-    throw new RangeError(`encodeMask: mask has ${mask.length} pixels, expected ${h}x${w} = ${h * w}`);
+    throw new RangeError(
+      `encodeMask: mask has ${mask.length} pixels, expected ${h}x${w} = ${h * w}`,
+    );
   }
   const counts: number[] = [];
   let prev = 0, run = 0;

@@ -14,6 +14,7 @@ import { lrAt } from "../train/schedule.ts";
 import { makeRng, permutation } from "../util/rng.ts";
 import { denseOp } from "../vit/layers.ts";
 import { ParamStore } from "../vit/params.ts";
+import { makeVariables } from "./_tidy.ts";
 import type { FeatureSet } from "./features.ts";
 import {
   accuracy,
@@ -60,8 +61,8 @@ export class BatchNormNoAffine {
   readonly runningMean: tf.Variable;
   readonly runningVar: tf.Variable;
   constructor(readonly dim: number, readonly eps = 1e-6, readonly momentum = 0.1) {
-    this.runningMean = tf.variable(tf.zeros([dim]), false);
-    this.runningVar = tf.variable(tf.ones([dim]), false);
+    this.runningMean = makeVariables(() => tf.variable(tf.zeros([dim]), false));
+    this.runningVar = makeVariables(() => tf.variable(tf.ones([dim]), false));
   }
 
   /**
@@ -94,6 +95,24 @@ export class BatchNormNoAffine {
     this.runningMean.dispose();
     this.runningVar.dispose();
   }
+}
+
+/**
+ * LARS's update direction for a weight matrix (MAE `util/lars.py`): `g + wd * w`
+ * rescaled to norm `trust * |w|` (left as is when either norm is 0). Vectors
+ * (biases) take plain SGD steps in MAE's LARS and do not come here.
+ */
+export function larsDirection(w: tf.Tensor, grad: tf.Tensor, trust = 0.001, weightDecay = 0): tf.Tensor {
+  return tf.tidy(() => {
+    const dp = weightDecay > 0 ? tf.add(grad, tf.mul(w, weightDecay)) : grad;
+    const pn = tf.norm(w), un = tf.norm(dp);
+    const q = tf.where(
+      tf.logicalAnd(tf.greater(pn, 0), tf.greater(un, 0)),
+      tf.div(tf.mul(pn, trust), tf.maximum(un, 1e-30)),
+      tf.onesLike(pn),
+    );
+    return tf.mul(dp, q);
+  });
 }
 
 /** Options of {@link trainLinearProbe}. */
@@ -235,12 +254,20 @@ export async function trainLinearProbe(
   const stepsPerEpoch = Math.floor(N / batchSize); // drop_last, as MAE's loader
   const schedule = { lr, minLr, warmupEpochs, epochs };
 
-  const store = new ParamStore(seed);
-  const w = store.create("probe.weight", [D, K], { kind: "normal", std: 0.01 }, true);
-  const b = store.create("probe.bias", [K], { kind: "zeros" }, false);
-  const bn = new BatchNormNoAffine(D);
-  const bufW = tf.variable(tf.zerosLike(w), false);
-  const bufB = tf.variable(tf.zerosLike(b), false);
+  // tidy: a variable leaves its initial tensor behind otherwise
+  const { store, w, b, bn, bufW, bufB } = makeVariables(() => {
+    const store = new ParamStore(seed);
+    const w = store.create("probe.weight", [D, K], { kind: "normal", std: 0.01 }, true);
+    const b = store.create("probe.bias", [K], { kind: "zeros" }, false);
+    return {
+      store,
+      w,
+      b,
+      bn: new BatchNormNoAffine(D),
+      bufW: tf.variable(tf.zerosLike(w), false),
+      bufB: tf.variable(tf.zerosLike(b), false),
+    };
+  });
   const xTrain = tf.tensor2d(train.features, [N, D]);
   const xTest = tf.tensor2d(test.features, [test.count, D]);
   const history: ProbeEpoch[] = [];
@@ -262,18 +289,11 @@ export async function trainLinearProbe(
             () => crossEntropy(denseOp(x, w as tf.Tensor2D, b as tf.Tensor1D), labels),
             [w, b],
           );
-          let gw: tf.Tensor = grads[w.name];
-          if (wd > 0) gw = tf.add(gw, tf.mul(w, wd));
-          if (optimizer === "lars") {
-            // LARS (MAE util/lars.py): scale matrices by trust * |w| / |update|
-            const pn = tf.norm(w), un = tf.norm(gw);
-            const q = tf.where(
-              tf.logicalAnd(tf.greater(pn, 0), tf.greater(un, 0)),
-              tf.div(tf.mul(pn, trust), tf.maximum(un, 1e-30)),
-              tf.onesLike(pn),
-            );
-            gw = tf.mul(gw, q);
-          }
+          const gw = optimizer === "lars"
+            ? larsDirection(w, grads[w.name], trust, wd)
+            : wd > 0
+            ? tf.add(grads[w.name], tf.mul(w, wd))
+            : grads[w.name];
           bufW.assign(tf.add(tf.mul(bufW, momentum), gw));
           bufB.assign(tf.add(tf.mul(bufB, momentum), grads[b.name]));
           w.assign(tf.sub(w, tf.mul(bufW, stepLr)));
@@ -282,8 +302,12 @@ export async function trainLinearProbe(
         });
         losses.push(loss);
       }
-      const lossSum = losses.length > 0 ? (await tf.tidy(() => tf.addN(losses)).data())[0] : NaN;
-      tf.dispose(losses);
+      let lossSum = NaN;
+      if (losses.length > 0) {
+        const sum = tf.addN(losses);
+        lossSum = (await sum.data())[0];
+        tf.dispose([sum, ...losses]);
+      }
       const meanLoss = lossSum / Math.max(1, losses.length);
       if (!Number.isFinite(meanLoss)) {
         throw new Error(

@@ -20,7 +20,9 @@ import {
   writeJson,
   writeLossFigure,
 } from "./_run.ts";
-import { labelledSplits, openEvalSplit } from "./data.ts";
+import type { Dataset } from "../data/mod.ts";
+import type { VisionTransformer } from "../vit/vit.ts";
+import { type EvalDataConfig, labelledSplits, openEvalSplit } from "./data.ts";
 import { cachedFeatures, extractFeatures, type FeatureSet } from "./features.ts";
 import { knnClassify } from "./knn.ts";
 import { type LinearProbeOptions, trainLinearProbe } from "./linear_probe.ts";
@@ -37,7 +39,7 @@ export interface RunLinearProbeOptions extends Omit<LinearProbeOptions, "onEpoch
   trainLimit?: number;
   /** First N test images (default 0 = all). */
   testLimit?: number;
-  /** Images per feature-extraction pass (default 256). */
+  /** Images per feature-extraction pass (default 128). */
   featureBatchSize?: number;
   /** Keep features in `<runDir>/eval/` keyed by checkpoint step (default true). */
   cache?: boolean;
@@ -90,6 +92,86 @@ export interface LinearProbeSummary {
   [key: string]: unknown;
 }
 
+/** Options of {@link splitFeatures}. */
+export interface SplitFeatureOptions {
+  runDir: string;
+  /** Checkpoint step of the encoder (the cache key). */
+  step: number;
+  encoder: VisionTransformer;
+  data: EvalDataConfig;
+  /** First N labelled training / test images (default 0 = all). */
+  trainLimit?: number;
+  testLimit?: number;
+  /** Images per pass (default 128). */
+  featureBatchSize?: number;
+  /** Use `<runDir>/eval/` (default true). */
+  cache?: boolean;
+  quiet?: boolean;
+}
+
+/** Train and test features of a run's dataset. */
+export interface SplitFeatures {
+  train: FeatureSet;
+  test: FeatureSet;
+  /** Both came from the cache. */
+  cached: boolean;
+  numClasses: number;
+  classNames?: readonly string[];
+  seconds: number;
+}
+
+/**
+ * CLS features of the labelled train and test splits of `data`, through the
+ * per-checkpoint cache, with a progress line.
+ */
+export async function splitFeatures(opts: SplitFeatureOptions): Promise<SplitFeatures> {
+  const t0 = performance.now();
+  const { encoder, data } = opts;
+  const splits = labelledSplits(data.name);
+  const trainLimit = opts.trainLimit ?? 0, testLimit = opts.testLimit ?? 0;
+  const trainDs = await openEvalSplit(data, splits.train, trainLimit);
+  const testDs = await openEvalSplit(data, splits.test, testLimit);
+  try {
+    const get = async (split: string, ds: Dataset, limit: number) => {
+      const progress = new Progress(ds.length, `features ${split}`, undefined, opts.quiet);
+      const s0 = performance.now();
+      let last = s0;
+      const onProgress = (done: number, total: number) => {
+        const now = performance.now();
+        if (done < total && now - last < 2000) return;
+        last = now;
+        const rate = done / ((now - s0) / 1000);
+        progress.update(done, `${ds.name} · ${rate.toFixed(0)} img/s`, (total - done) / rate);
+      };
+      const fo = { imageSize: encoder.shape.imageSize, batchSize: opts.featureBatchSize ?? 128, onProgress };
+      const set = opts.cache === false
+        ? { ...await extractFeatures(encoder, ds, fo), cached: false }
+        : await cachedFeatures(opts.runDir, split, {
+          ...fo,
+          step: opts.step,
+          encoder,
+          dataset: ds,
+          limit,
+        });
+      progress.finish();
+      return set;
+    };
+    const train = await get(splits.train, trainDs, trainLimit);
+    const test = await get(splits.test, testDs, testLimit);
+    return {
+      train,
+      test,
+      cached: train.cached && test.cached,
+      numClasses: trainDs.numClasses,
+      classNames: trainDs.classNames,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    trainDs.close?.();
+    testDs.close?.();
+  }
+}
+
 /**
  * Linear-probe the newest checkpoint of a pre-training run folder.
  * Idempotent: returns the stored result when `result.json` exists for the same
@@ -123,39 +205,18 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
     const metricsPath = await resetMetrics(outDir);
     const encoder = model.encoder;
     const imageSize = encoder.shape.imageSize;
-    const data = { ...config.data, root: opts.dataRoot ?? config.data.root };
-    const splits = labelledSplits(data.name);
-    const trainLimit = opts.trainLimit ?? 0, testLimit = opts.testLimit ?? 0;
-    const trainDs = await openEvalSplit(data, splits.train, trainLimit);
-    const testDs = await openEvalSplit(data, splits.test, testLimit);
-    let features: { train: FeatureSet; test: FeatureSet; cached: boolean };
-    const fStart = performance.now();
-    try {
-      const get = async (split: string, ds: typeof trainDs, limit: number) => {
-        const progress = new Progress(ds.length, `features ${split}`, undefined, opts.quiet);
-        let last = 0;
-        const onProgress = (done: number, total: number) => {
-          const now = performance.now();
-          if (done < total && now - last < 2000) return;
-          last = now;
-          const rate = done / ((now - fStart) / 1000);
-          progress.update(done, `${ds.name}`, (total - done) / Math.max(rate, 1e-9));
-        };
-        const fo = { imageSize, batchSize: opts.featureBatchSize ?? 256, onProgress };
-        const set = opts.cache === false
-          ? { ...await extractFeatures(encoder, ds, fo), cached: false }
-          : await cachedFeatures(opts.runDir, split, { ...fo, step, encoder, dataset: ds, limit });
-        progress.finish();
-        return set;
-      };
-      const train = await get(splits.train, trainDs, trainLimit);
-      const test = await get(splits.test, testDs, testLimit);
-      features = { train, test, cached: train.cached && test.cached };
-    } finally {
-      trainDs.close?.();
-      testDs.close?.();
-    }
-    const featureSeconds = (performance.now() - fStart) / 1000;
+    const features = await splitFeatures({
+      runDir: opts.runDir,
+      step,
+      encoder: model.encoder,
+      data: { ...config.data, root: opts.dataRoot ?? config.data.root },
+      trainLimit: opts.trainLimit,
+      testLimit: opts.testLimit,
+      featureBatchSize: opts.featureBatchSize,
+      cache: opts.cache,
+      quiet: opts.quiet,
+    });
+    const featureSeconds = features.seconds;
     log(
       `features: ${features.train.count} train, ${features.test.count} test, dim ${features.train.dim} ` +
         `(${features.cached ? "cached" : formatDuration(featureSeconds)})`,
@@ -163,12 +224,13 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
 
     const epochs = opts.epochs ?? 30;
     const progress = new Progress(epochs, "linprobe", undefined, opts.quiet);
+    const p0 = performance.now();
     const probe = await trainLinearProbe(features.train, features.test, {
       ...opts,
-      numClasses: trainDs.numClasses || undefined,
+      numClasses: features.numClasses || undefined,
       onEpoch: async (r) => {
         await appendMetrics(metricsPath, [{ type: "epoch", ...r }]);
-        const rate = r.epoch / ((performance.now() - t0) / 1000);
+        const rate = r.epoch / ((performance.now() - p0) / 1000);
         progress.update(
           r.epoch,
           `loss ${r.loss.toFixed(4)} test top-1 ${pct(r.testTop1)}`,
@@ -230,7 +292,7 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
         `${outDir}/confusion.png`,
         `linear probe, top-1 ${pct(probe.top1)}`,
         probe.confusion,
-        trainDs.classNames,
+        features.classNames,
       );
     }
     await writeJson(`${outDir}/result.json`, result);

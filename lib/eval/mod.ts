@@ -4,7 +4,7 @@
  * for pre-training, full fine-tuning with layer-wise lr decay, and how much
  * CLS attention lands on the object.
  *
- * Accuracies are fractions in [0, 1].
+ * Accuracies and shares are fractions in [0, 1].
  *
  * @module
  */
@@ -13,5 +13,9 @@ export * from "./data.ts";
 export * from "./features.ts";
 export * from "./linear_probe.ts";
 export * from "./knn.ts";
+export * from "./finetune.ts";
+export * from "./attention.ts";
 export * from "./linprobe_run.ts";
+export * from "./finetune_run.ts";
 export * from "./cli.ts";
+export * from "./knn_run.ts";

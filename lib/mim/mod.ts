@@ -8,3 +8,4 @@ export * from "./random.ts";
 export * from "./types.ts";
 export * from "./mae.ts";
 export * from "./simmim.ts";
+export * from "./flops.ts";

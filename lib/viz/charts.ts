@@ -274,15 +274,14 @@ export function lineChart(opts: LineChartOptions): Promise<string> {
         field: "x",
         type: "quantitative",
         title: xLabel ?? null,
-        scale: { type: logX ? "log" : "linear", zero: false, nice: true },
+        scale: logX ? { type: "log", nice: true } : { zero: false, nice: true },
       },
       y: {
         field: "y",
         type: "quantitative",
         title: yLabel ?? null,
         scale: {
-          type: logY ? "log" : "linear",
-          zero: false,
+          ...(logY ? { type: "log" } : { zero: false }),
           nice: true,
           ...(opts.yDomain ? { domain: [...opts.yDomain] } : {}),
         },
@@ -404,8 +403,11 @@ export function barChart(opts: BarChartOptions): Promise<string> {
     })
   );
   const all = rows.map((r) => r.value);
+  const showValues = opts.valueLabels ?? true;
   const lo = opts.yMin ?? Math.min(0, ...all);
-  const hi = opts.yMax ?? Math.max(0, ...all, lo + 1e-9);
+  const top = Math.max(0, ...all, lo + 1e-9);
+  // Headroom for the value labels above the tallest bar.
+  const hi = opts.yMax ?? (showValues ? top + (top - lo) * 0.06 : top);
   const longest = Math.max(0, ...groups.map((g) => textWidth(g, 11)));
   const plotW = width - 120;
   const rotate = longest > plotW / Math.max(1, groups.length) - 8;
@@ -434,7 +436,7 @@ export function barChart(opts: BarChartOptions): Promise<string> {
     mark: { type: "bar", clip: true },
     encoding: { x, xOffset, y, color },
   }];
-  if (opts.valueLabels ?? true) {
+  if (showValues) {
     layers.push({
       mark: { type: "text", dy: -5, fontSize: 10, color: "#222", clip: true },
       encoding: {
@@ -520,7 +522,7 @@ export function scatterChart(opts: ScatterChartOptions): Promise<string> {
     field,
     type: "quantitative" as const,
     title: label ?? null,
-    scale: { type: log ? "log" : "linear", zero: false, nice: true, padding: 24 },
+    scale: { ...(log ? { type: "log" } : { zero: false }), nice: true, padding: 24 },
     axis: format ? { format } : {},
   });
   const color = groups.length > 0

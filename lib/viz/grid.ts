@@ -206,14 +206,16 @@ export async function imageGridPngBytes(
     Math.ceil(legendW + 8),
   );
 
+  // The grid (with its row labels) is centred when the title or legend is wider.
+  const x0 = left + Math.floor((W - left - grid.width) / 2);
   const canvas = new Float32Array(H * W * 3).fill(bg);
   for (let y = 0; y < grid.height; y++) {
     const src = y * grid.width * 3;
-    canvas.set(grid.data.subarray(src, src + grid.width * 3), ((top + y) * W + left) * 3);
+    canvas.set(grid.data.subarray(src, src + grid.width * 3), ((top + y) * W + x0) * 3);
   }
   let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" ` +
     `font-family="${CHART_FONT}" fill="${ink}">\n`;
-  const centre = Math.max(left + grid.width / 2, W / 2);
+  const centre = W / 2;
   if (title) {
     svg += `<text x="${centre}" y="${Math.round(font * 1.5)}" font-size="${font + 2}" ` +
       `font-weight="bold" text-anchor="middle">${escapeXml(title)}</text>\n`;
@@ -231,7 +233,7 @@ export async function imageGridPngBytes(
     }
   }
   colLabels?.forEach((label, c) => {
-    const cx = left + g.pad + c * (g.cellWidth + g.pad) + g.cellWidth / 2;
+    const cx = x0 + g.pad + c * (g.cellWidth + g.pad) + g.cellWidth / 2;
     // Shrink long labels to their cell width.
     const size = Math.max(
       8,
@@ -243,7 +245,7 @@ export async function imageGridPngBytes(
   });
   rowLabels?.forEach((label, r) => {
     const cy = top + g.pad + r * (g.cellHeight + g.pad) + g.cellHeight / 2 + font * 0.35;
-    svg += `<text x="${left - 6}" y="${cy.toFixed(1)}" font-size="${font}" text-anchor="end">` +
+    svg += `<text x="${x0 - 6}" y="${cy.toFixed(1)}" font-size="${font}" text-anchor="end">` +
       `${escapeXml(label)}</text>\n`;
   });
   svg += "</svg>\n";

@@ -178,7 +178,7 @@ async function saliencyMaps(
 export async function writeImageFigures(o: ImageFigureOptions): Promise<string[]> {
   const count = Math.min(o.images ?? o.config.run.vizImages, o.dataset.length);
   if (count <= 0) return [];
-  const { rows } = await reconstructionRows({
+  const { rows, plan } = await reconstructionRows({
     model: o.model,
     dataset: o.dataset,
     planner: o.planner,
@@ -203,7 +203,8 @@ export async function writeImageFigures(o: ImageFigureOptions): Promise<string[]
   await imageGridPng(path, grid, {
     colLabels: ["image", sal.column, "mask plan", "reconstruction"],
     title: `epoch ${o.epoch + 1}: ${phase} masking${planner}, ${sal.source}`,
-    legend: PLAN_LEGEND,
+    // Random masking throws nothing: no "thrown" swatch then.
+    legend: PLAN_LEGEND.filter((e) => e.label !== "thrown" || plan.numThrown > 0),
     scale: Math.max(1, Math.floor(96 / o.imageSize)),
   });
   const written = [path];

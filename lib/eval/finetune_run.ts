@@ -1,0 +1,222 @@
+/**
+ * The fine-tuning experiment: from a pre-training run folder's newest
+ * checkpoint, or from random initialisation (the baseline), into an
+ * evaluation folder with `metrics.jsonl`, `result.json`, `accuracy.png`,
+ * `loss.png` and `confusion.png`.
+ *
+ * @module
+ */
+import { type BackendChoice, initBackend } from "../backend/mod.ts";
+import { type Config, loadSavedConfig } from "../config/mod.ts";
+import type { MimModel } from "../mim/types.ts";
+import { buildModel, modelImageSize } from "../train/factory.ts";
+import { loadRun } from "../train/load_run.ts";
+import { appendMetrics } from "../train/metrics.ts";
+import { formatDuration, Progress } from "../train/progress.ts";
+import {
+  pct,
+  readResult,
+  resetMetrics,
+  writeAccuracyFigure,
+  writeConfusionFigure,
+  writeJson,
+  writeLossFigure,
+} from "./_run.ts";
+import { labelledSplits, openEvalSplit } from "./data.ts";
+import { finetune, type FinetuneOptions, LAYER_DECAY } from "./finetune.ts";
+
+/** Options of {@link runFinetune}. */
+export interface RunFinetuneOptions
+  extends Omit<FinetuneOptions, "imageSize" | "numClasses" | "onStep" | "onEpoch"> {
+  /** Pre-training run folder: its config, and its weights unless `init` is "random". */
+  runDir?: string;
+  /** Experiment config for a random-init baseline without a run folder. */
+  config?: Readonly<Config>;
+  /** "pretrained" (default with a runDir) or "random". */
+  init?: "pretrained" | "random";
+  /** Evaluation folder (default `<runDir>/finetune`, `<runDir>/finetune-random` for random init). */
+  out?: string;
+  /** Recompute even when `result.json` exists for the same checkpoint step. */
+  force?: boolean;
+  /** First N labelled training images (default 0 = all). */
+  limit?: number;
+  /** First N test images (default 0 = all). */
+  testLimit?: number;
+  /** Dataset folder instead of the config's `data.root`. */
+  dataRoot?: string;
+  /** Backend and wasm threads (default: the config's). */
+  backend?: string;
+  threads?: number;
+  quiet?: boolean;
+  /** Write the PNG figures (default true). */
+  figures?: boolean;
+}
+
+/** `result.json` of a fine-tuning run. */
+export interface FinetuneSummary {
+  top1: number;
+  top5: number | null;
+  init: "pretrained" | "random";
+  runDir: string | null;
+  ckptStep: number;
+  method: string;
+  strategy: string;
+  dataset: string;
+  trainImages: number;
+  testImages: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  layerDecay: number;
+  labelSmoothing: number;
+  dropPath: number;
+  history: { epoch: number; loss: number; testTop1: number | null }[];
+  confusion: number[][];
+  seconds: number;
+  [key: string]: unknown;
+}
+
+/** What {@link runFinetune} returns. */
+export interface FinetuneRun {
+  outDir: string;
+  skipped: boolean;
+  result: FinetuneSummary;
+}
+
+/**
+ * Fine-tune a run's encoder (or a randomly initialised one of the same shape)
+ * and write an evaluation folder. Idempotent: an existing `result.json` for
+ * the same checkpoint step and init is returned unless `force`.
+ *
+ * @example
+ * ```ts ignore
+ * const { result } = await runFinetune({ runDir: "runs/mae/x", epochs: 3, limit: 2048 });
+ * ```
+ */
+export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun> {
+  const t0 = performance.now();
+  const log = opts.quiet ? () => {} : (s: string) => console.log(s);
+  const init = opts.init ?? (opts.runDir ? "pretrained" : "random");
+  if (init === "pretrained" && !opts.runDir) {
+    throw new RangeError("runFinetune: init \"pretrained\" needs runDir (a pre-training run folder)");
+  }
+  const saved = opts.runDir ? await loadSavedConfig(opts.runDir) : opts.config;
+  if (!saved) throw new RangeError("runFinetune: give runDir or config");
+  const outDir = opts.out ||
+    (opts.runDir
+      ? `${opts.runDir}/${init === "random" ? "finetune-random" : "finetune"}`
+      : "");
+  if (!outDir) throw new RangeError("runFinetune: a random-init run without runDir needs `out`");
+  await initBackend({
+    backend: (opts.backend ?? saved.run.backend) as BackendChoice,
+    threads: opts.threads ?? saved.run.threads,
+    quiet: opts.quiet,
+  });
+
+  const data = { ...saved.data, root: opts.dataRoot ?? saved.data.root };
+  const splits = labelledSplits(data.name);
+  const train = await openEvalSplit(data, splits.train, opts.limit ?? 0);
+  const test = await openEvalSplit(data, splits.test, opts.testLimit ?? 0);
+  let model: MimModel;
+  let step = 0;
+  let config = saved;
+  if (init === "pretrained") {
+    const run = await loadRun(opts.runDir!);
+    model = run.model;
+    step = run.step;
+    config = run.config;
+  } else {
+    model = buildModel(saved, train.channels, modelImageSize(saved));
+  }
+  try {
+    const existing = await readResult(outDir);
+    if (existing && !opts.force && existing.ckptStep === step && existing.init === init) {
+      log(`${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
+        pct(existing.top1 as number)
+      }); pass --force to recompute`);
+      return { outDir, skipped: true, result: existing as FinetuneSummary };
+    }
+    const metricsPath = await resetMetrics(outDir);
+    const layerDecay = opts.layerDecay ?? LAYER_DECAY[config.mim.method] ?? 0.75;
+    const epochs = opts.epochs ?? 3;
+    const batchSize = opts.batchSize ?? 64;
+    const total = epochs * Math.floor(train.length / batchSize);
+    log(
+      `finetune (${init}) ${opts.runDir ?? ""} step ${step}: ${train.name} ${train.length} train, ` +
+        `${test.name} ${test.length} test, ${epochs} epochs, layer decay ${layerDecay}`,
+    );
+    const progress = new Progress(total, "finetune", undefined, opts.quiet);
+    const r = await finetune(model.encoder, train, test, {
+      ...opts,
+      imageSize: model.encoder.shape.imageSize,
+      numClasses: train.numClasses || undefined,
+      layerDecay,
+      onStep: async (s) => {
+        await appendMetrics(metricsPath, [{ type: "step", ...s }]);
+        const rate = s.step / ((performance.now() - t0) / 1000);
+        progress.update(
+          s.step,
+          `epoch ${s.epoch}/${epochs} loss ${s.loss.toFixed(4)} · ${s.imagesPerSec.toFixed(0)} img/s`,
+          (total - s.step) / Math.max(rate, 1e-9),
+        );
+      },
+      onEpoch: async (e) => {
+        await appendMetrics(metricsPath, [{ type: "epoch", ...e }]);
+        progress.finish();
+        log(
+          `epoch ${e.epoch}/${epochs} loss ${e.loss.toFixed(4)} test top-1 ${pct(e.testTop1)} ` +
+            `(${formatDuration(e.seconds)})`,
+        );
+      },
+    });
+    progress.finish();
+    const result: FinetuneSummary = {
+      top1: r.top1,
+      top5: r.top5,
+      init,
+      runDir: opts.runDir ?? null,
+      ckptStep: step,
+      method: config.mim.method,
+      strategy: config.amt.strategy,
+      dataset: data.name,
+      trainImages: train.length,
+      testImages: test.length,
+      epochs,
+      batchSize,
+      lr: r.lr,
+      layerDecay: r.layerDecay,
+      labelSmoothing: opts.labelSmoothing ?? 0.1,
+      dropPath: opts.dropPath ?? 0.1,
+      history: r.history.map((h) => ({ epoch: h.epoch, loss: h.loss, testTop1: h.testTop1 })),
+      confusion: r.confusion,
+      seconds: (performance.now() - t0) / 1000,
+    };
+    if (opts.figures !== false) {
+      const title = `fine-tune (${init}): ${config.mim.method} ${config.amt.strategy} (${data.name})`;
+      const h = r.history;
+      await writeAccuracyFigure(`${outDir}/accuracy.png`, title, [{
+        name: "test top-1",
+        epochs: h.map((e) => e.epoch),
+        values: h.map((e) => e.testTop1),
+      }]);
+      await writeLossFigure(`${outDir}/loss.png`, title, h.map((e) => e.epoch), h.map((e) => e.loss));
+      await writeConfusionFigure(
+        `${outDir}/confusion.png`,
+        `fine-tune, top-1 ${pct(r.top1)}`,
+        r.confusion,
+        train.classNames,
+      );
+    }
+    await writeJson(`${outDir}/result.json`, result);
+    log(
+      `fine-tune (${init}): top-1 ${pct(r.top1)}` +
+        (r.top5 !== null ? `, top-5 ${pct(r.top5)}` : "") +
+        ` (${formatDuration(result.seconds)}) → ${outDir}`,
+    );
+    return { outDir, skipped: false, result };
+  } finally {
+    model.dispose();
+    train.close?.();
+    test.close?.();
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The kNN experiment on a pre-training run folder: weighted kNN on the cached
+ * CLS features of the labelled train and test splits, into `<runDir>/knn/`
+ * (`result.json`, `confusion.png`).
+ *
+ * @module
+ */
+import { type BackendChoice, initBackend } from "../backend/mod.ts";
+import { loadSavedConfig } from "../config/mod.ts";
+import { loadRun } from "../train/load_run.ts";
+import { formatDuration } from "../train/progress.ts";
+import { pct, readResult, writeConfusionFigure, writeJson } from "./_run.ts";
+import { knnClassify } from "./knn.ts";
+import { splitFeatures } from "./linprobe_run.ts";
+import { confusionMatrix } from "./metrics.ts";
+
+/** Options of {@link runKnn}. */
+export interface RunKnnOptions {
+  runDir: string;
+  /** Default `<runDir>/knn`. */
+  out?: string;
+  force?: boolean;
+  /** Neighbours (default: the run's eval.knnK) and temperature (default 0.07). */
+  k?: number;
+  T?: number;
+  /** First N labelled training / test images (default 0 = all). */
+  trainLimit?: number;
+  testLimit?: number;
+  featureBatchSize?: number;
+  cache?: boolean;
+  dataRoot?: string;
+  backend?: string;
+  threads?: number;
+  quiet?: boolean;
+  figures?: boolean;
+}
+
+/** `result.json` of a kNN evaluation (accuracies in [0, 1]). */
+export interface KnnSummary {
+  top1: number;
+  top5: number | null;
+  k: number;
+  T: number;
+  runDir: string;
+  ckptStep: number;
+  method: string;
+  strategy: string;
+  dataset: string;
+  trainImages: number;
+  testImages: number;
+  confusion: number[][];
+  seconds: { features: number; knn: number; total: number };
+  [key: string]: unknown;
+}
+
+/**
+ * Weighted kNN (cosine, `exp(sim / T)` votes) of a run's newest checkpoint.
+ * Idempotent per checkpoint step unless `force`.
+ */
+export async function runKnn(
+  opts: RunKnnOptions,
+): Promise<{ outDir: string; skipped: boolean; result: KnnSummary }> {
+  const t0 = performance.now();
+  const log = opts.quiet ? () => {} : (s: string) => console.log(s);
+  const outDir = opts.out || `${opts.runDir}/knn`;
+  const saved = await loadSavedConfig(opts.runDir);
+  await initBackend({
+    backend: (opts.backend ?? saved.run.backend) as BackendChoice,
+    threads: opts.threads ?? saved.run.threads,
+    quiet: opts.quiet,
+  });
+  const { config, model, step } = await loadRun(opts.runDir);
+  try {
+    const existing = await readResult(outDir);
+    if (existing && !opts.force && existing.ckptStep === step) {
+      log(`${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
+        pct(existing.top1 as number)
+      }); pass --force to recompute`);
+      return { outDir, skipped: true, result: existing as KnnSummary };
+    }
+    const f = await splitFeatures({
+      runDir: opts.runDir,
+      step,
+      encoder: model.encoder,
+      data: { ...config.data, root: opts.dataRoot ?? config.data.root },
+      trainLimit: opts.trainLimit,
+      testLimit: opts.testLimit,
+      featureBatchSize: opts.featureBatchSize,
+      cache: opts.cache,
+      quiet: opts.quiet,
+    });
+    const k = opts.k ?? config.eval.knnK, T = opts.T ?? 0.07;
+    const r = await knnClassify(f.train.features, f.train.labels, f.test.features, f.test.labels, {
+      k,
+      T,
+      numClasses: f.numClasses || undefined,
+    });
+    const K = r.votes.length / f.test.count;
+    const confusion = confusionMatrix(r.predictions, f.test.labels, K);
+    const result: KnnSummary = {
+      top1: r.top1,
+      top5: r.top5,
+      k,
+      T,
+      runDir: opts.runDir,
+      ckptStep: step,
+      method: config.mim.method,
+      strategy: config.amt.strategy,
+      dataset: config.data.name,
+      trainImages: f.train.count,
+      testImages: f.test.count,
+      confusion,
+      seconds: { features: f.seconds, knn: r.seconds, total: (performance.now() - t0) / 1000 },
+    };
+    if (opts.figures !== false) {
+      await writeConfusionFigure(
+        `${outDir}/confusion.png`,
+        `kNN (k ${k}), top-1 ${pct(r.top1)}`,
+        confusion,
+        f.classNames,
+      );
+    }
+    await writeJson(`${outDir}/result.json`, result);
+    log(
+      `kNN ${opts.runDir} (step ${step}, k ${k}, T ${T}): top-1 ${pct(r.top1)}` +
+        (r.top5 !== null ? `, top-5 ${pct(r.top5)}` : "") +
+        ` (${formatDuration(result.seconds.total)}) → ${outDir}`,
+    );
+    return { outDir, skipped: false, result };
+  } finally {
+    model.dispose();
+  }
+}
