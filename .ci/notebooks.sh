@@ -95,7 +95,7 @@ EOF
     passed=$((passed + 1))
   else
     echo "FAILED $nb ($(($(date +%s) - start)) s)"
-    grep -v 'is unstable and might change' "$out/$name.log" | tail -n 30 | sed 's/^/    /'
+    grep -v 'is unstable and might change' "$out/$name.log" | tail -n 12 | sed 's/^/    /'
     failed=$((failed + 1))
   fi
 done

@@ -290,18 +290,21 @@ def optimizer_for(model: nn.Module) -> torch.optim.AdamW:
     )
 
 
-def time_steps(fn, steps: int) -> list[float]:
+def time_steps(fn, steps: int) -> tuple[float, float]:
+    """2 warm-up calls, then `steps` timed ones: (median wall ms, median process-CPU ms).
+    The CPU time (all threads) is a diagnostic for runs on a loaded machine."""
     for _ in range(2):
         fn()
-    out = []
+    wall, cpu = [], []
     for _ in range(steps):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
-        out.append((time.perf_counter() - t0) * 1000.0)
-    return out
+        wall.append((time.perf_counter() - t0) * 1000.0)
+        cpu.append((time.process_time() - c0) * 1000.0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
-def train_case(name: str, preset: dict, mode: str, steps: int, rep: int) -> float:
+def train_case(name: str, preset: dict, mode: str, steps: int, rep: int) -> tuple[float, float]:
     grid = preset["image"] // preset["patch"]
     L, P = grid * grid, preset["patch"] ** 2 * preset["channels"]
     unit = 2 if preset["image"] % (2 * preset["patch"]) == 0 else 1
@@ -320,10 +323,10 @@ def train_case(name: str, preset: dict, mode: str, steps: int, rep: int) -> floa
         opt.step()
         loss.item()
 
-    return statistics.median(time_steps(step, steps))
+    return time_steps(step, steps)
 
 
-def saliency_case(preset: dict, mode: str, steps: int, rep: int) -> float:
+def saliency_case(preset: dict, mode: str, steps: int, rep: int) -> tuple[float, float]:
     """No-grad encoder pass on all tokens of 256 images -> [256, L] saliency maps.
     Timed: patchify of an image tensor, encoder, CLS-row min-max/mean reduction."""
     s, p, c = preset["image"], preset["patch"], preset["channels"]
@@ -344,7 +347,7 @@ def saliency_case(preset: dict, mode: str, steps: int, rep: int) -> float:
             maps = ((row - lo) / (hi - lo).clamp_min(1e-12)).mean(dim=1)  # [B, L]
             maps.contiguous()
 
-    return statistics.median(time_steps(step, steps))
+    return time_steps(step, steps)
 
 
 def cpu_model() -> str:
@@ -397,21 +400,24 @@ def main() -> int:
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     medians: dict[str, list[float]] = {n: [] for n in names}
+    cpu_ms: dict[str, list[float]] = {n: [] for n in names}
     for rep in range(args.repeats):  # round-robin so background load hits every case alike
         for n in names:
             if n == "saliency-b256":
-                medians[n].append(saliency_case(preset, args.attn, args.steps, rep))
+                wall, cpu = saliency_case(preset, args.attn, args.steps, rep)
             else:
-                medians[n].append(train_case(n, preset, args.attn, args.steps, rep))
+                wall, cpu = train_case(n, preset, args.attn, args.steps, rep)
+            medians[n].append(wall)
+            cpu_ms[n].append(cpu)
 
     results = []
-    print("\n| case | ms/step (min of medians) | images/s | medians of repeats (ms) |")
-    print("|---|---|---|---|")
+    print("\n| case | ms/step (min of medians) | images/s | medians of repeats (ms) | CPU ms/step (min) |")
+    print("|---|---|---|---|---|")
     for n in names:
         ms = min(medians[n])
         imgs = (SALIENCY_BATCH if n == "saliency-b256" else BATCH) * 1000.0 / ms
         results.append({"name": n, "ms_per_step": round(ms, 3), "images_per_s": round(imgs, 2)})
-        print(f"| {n} | {ms:.1f} | {imgs:.0f} | {', '.join(f'{m:.1f}' for m in medians[n])} |")
+        print(f"| {n} | {ms:.1f} | {imgs:.0f} | {', '.join(f'{m:.1f}' for m in medians[n])} | {min(cpu_ms[n]):.1f} |")
     by = {r["name"]: r["ms_per_step"] for r in results}
     if "mae-random-75" in by and "mae-amt-45-40" in by:
         print(f"MAE+AMT / MAE step-time ratio: {by['mae-amt-45-40'] / by['mae-random-75']:.3f}")

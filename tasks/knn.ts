@@ -10,7 +10,17 @@
 import { ConfigError } from "../mod.ts";
 import { boolFlag, intFlag, numFlag, parseEvalArgs, runKnn } from "../lib/eval/mod.ts";
 
-const FLAGS = ["ckpt", "out", "force", "k", "T", "trainLimit", "testLimit", "featureBatchSize", "cache"] as const;
+const FLAGS = [
+  "ckpt",
+  "out",
+  "force",
+  "k",
+  "T",
+  "trainLimit",
+  "testLimit",
+  "featureBatchSize",
+  "cache",
+] as const;
 
 const USAGE = `usage: deno task knn --ckpt=RUN_DIR [flags] [--run.backend=...] [--data.root=...]
 

@@ -35,7 +35,8 @@ const FLAGS = [
   "seed",
 ] as const;
 
-const USAGE = `usage: deno task linprobe --ckpt=RUN_DIR [flags] [--run.backend=...] [--data.root=...]
+const USAGE =
+  `usage: deno task linprobe --ckpt=RUN_DIR [flags] [--run.backend=...] [--data.root=...]
 
   --ckpt=DIR            pre-training run folder (required)
   --out=DIR             evaluation folder (default RUN_DIR/linprobe)

@@ -13,7 +13,11 @@ import { ParamStore } from "../lib/vit/params.ts";
 import { resolveShape, VisionTransformer } from "../lib/vit/vit.ts";
 
 function tinyEncoder(seed = 0) {
-  const shape = resolveShape({ preset: "vit-micro-28", patchSize: 4, dim: 16, depth: 1, heads: 2 }, 3, 16);
+  const shape = resolveShape(
+    { preset: "vit-micro-28", patchSize: 4, dim: 16, depth: 1, heads: 2 },
+    3,
+    16,
+  );
   const store = new ParamStore(seed);
   const encoder = new VisionTransformer(store, shape);
   return { encoder, dispose: () => (encoder.dispose(), store.dispose()) };
@@ -28,14 +32,19 @@ Deno.test("extractFeatures() returns the CLS feature after the final norm, batch
   assert.equal(tf.memory().numTensors, before);
   assert.equal(a.count, 10);
   assert.equal(a.dim, 16);
-  for (let i = 0; i < a.features.length; i++) assert.ok(Math.abs(a.features[i] - b.features[i]) < 1e-4);
+  for (let i = 0; i < a.features.length; i++) {
+    assert.ok(Math.abs(a.features[i] - b.features[i]) < 1e-4);
+  }
   for (let i = 0; i < 10; i++) assert.equal(a.labels[i], (await ds.get(i)).label);
   // after LayerNorm with unit gain and zero bias each row has mean 0 and variance ~1
   const row = Array.from(a.features.subarray(0, 16));
   const mean = row.reduce((x, v) => x + v, 0) / 16;
   const variance = row.reduce((x, v) => x + (v - mean) ** 2, 0) / 16;
   assert.ok(Math.abs(mean) < 1e-4 && Math.abs(variance - 1) < 1e-2, `${mean} ${variance}`);
-  await assert.rejects(() => extractFeatures(encoder, ds, { imageSize: 32, batchSize: 4 }), /imageSize 32/);
+  await assert.rejects(
+    () => extractFeatures(encoder, ds, { imageSize: 32, batchSize: 4 }),
+    /imageSize 32/,
+  );
   dispose();
 });
 
@@ -79,7 +88,12 @@ Deno.test("cachedFeatures() hits on the same step and is invalidated by a new ch
   assert.deepEqual(files, ["features_test_step20.bin"]);
   // a different dataset behind the same name and step does not hit either
   const other = makeSynthetic({ count: 5, size: 16, split: "test" });
-  const c = await cachedFeatures(dir, "test", { ...opts, dataset: other, step: 20, encoder: second.encoder });
+  const c = await cachedFeatures(dir, "test", {
+    ...opts,
+    dataset: other,
+    step: 20,
+    encoder: second.encoder,
+  });
   assert.equal(c.cached, false);
   assert.equal(c.count, 5);
   first.dispose();

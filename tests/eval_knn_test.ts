@@ -47,7 +47,10 @@ function randomSet(count: number, D: number, K: number, seed: number, spread: nu
 Deno.test("knnAccuracy() is exact on well-separated clusters", async () => {
   const D = 16, K = 5;
   const train = randomSet(200, D, K, 1, 0.05), test = randomSet(100, D, K, 2, 0.05);
-  const top1 = await knnAccuracy(train.feats, train.labels, test.feats, test.labels, { k: 20, T: 0.07 });
+  const top1 = await knnAccuracy(train.feats, train.labels, test.feats, test.labels, {
+    k: 20,
+    T: 0.07,
+  });
   assert.equal(top1, 1);
 });
 
@@ -57,7 +60,11 @@ Deno.test("knnClassify() matches a brute-force reference on overlapping clusters
   const want = reference(train.feats, train.labels, test.feats, D, k, T, K);
   const before = tf.memory().numTensors;
   for (const chunkValues of [150, 150 * 7, 8_000_000]) {
-    const r = await knnClassify(train.feats, train.labels, test.feats, test.labels, { k, T, chunkValues });
+    const r = await knnClassify(train.feats, train.labels, test.feats, test.labels, {
+      k,
+      T,
+      chunkValues,
+    });
     assert.deepEqual(r.predictions, want, `chunkValues ${chunkValues}`);
     assert.ok(r.top1 > 0.3 && r.top1 < 1, `overlap should make some errors: ${r.top1}`);
     assert.equal(r.top5, null);
@@ -81,7 +88,11 @@ Deno.test("knnClassify() is scale invariant (cosine) and clamps k to the trainin
 });
 
 Deno.test("makeKnnMonitor() measures a tiny encoder on synthetic data and is due every N epochs", async () => {
-  const shape = resolveShape({ preset: "vit-micro-28", patchSize: 4, dim: 16, depth: 1, heads: 2 }, 3, 16);
+  const shape = resolveShape(
+    { preset: "vit-micro-28", patchSize: 4, dim: 16, depth: 1, heads: 2 },
+    3,
+    16,
+  );
   const store = new ParamStore(0);
   const encoder = new VisionTransformer(store, shape);
   const monitor = makeKnnMonitor(
@@ -97,6 +108,9 @@ Deno.test("makeKnnMonitor() measures a tiny encoder on synthetic data and is due
   monitor.close();
   encoder.dispose();
   store.dispose();
-  const off = makeKnnMonitor({ name: "synthetic", root: "", split: "train", imageSize: 16 }, { every: 0, imageSize: 16 });
+  const off = makeKnnMonitor({ name: "synthetic", root: "", split: "train", imageSize: 16 }, {
+    every: 0,
+    imageSize: 16,
+  });
   assert.equal(off.due(10, 10), false);
 });

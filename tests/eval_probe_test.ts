@@ -30,7 +30,10 @@ function clustered(count: number, K: number, D: number, seed: number, noise = 0.
 Deno.test("batchNormNoAffine() gives zero mean and unit variance over the batch", () => {
   const normal = normalFrom(makeRng(1, "bn"));
   const N = 64, D = 5;
-  const x = tf.tensor2d(Float32Array.from({ length: N * D }, (_, i) => 7 + (1 + (i % D)) * normal()), [N, D]);
+  const x = tf.tensor2d(
+    Float32Array.from({ length: N * D }, (_, i) => 7 + (1 + (i % D)) * normal()),
+    [N, D],
+  );
   const r = batchNormNoAffine(x as tf.Tensor2D);
   const out = r.out.arraySync() as number[][];
   for (let j = 0; j < D; j++) {
@@ -147,7 +150,8 @@ Deno.test("trainLinearProbe() with LARS learns at a large lr, and is seeded", as
 Deno.test("trainLinearProbe() rejects unlabeled items and mismatched dims", async () => {
   const train = clustered(30, 3, 4, 1), test = clustered(30, 3, 4, 2);
   await assert.rejects(
-    () => trainLinearProbe({ ...train, labels: train.labels.map((v, i) => (i === 3 ? -1 : v)) }, test),
+    () =>
+      trainLinearProbe({ ...train, labels: train.labels.map((v, i) => (i === 3 ? -1 : v)) }, test),
     /unlabeled/,
   );
   await assert.rejects(() => trainLinearProbe(train, clustered(30, 3, 5, 2)), /dim/);

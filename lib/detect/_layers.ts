@@ -7,10 +7,53 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { denseOp, LayerNorm, Linear } from "../vit/layers.ts";
+import { LayerNorm, Linear } from "../vit/layers.ts";
 import type { ParamStore } from "../vit/params.ts";
 
-/** 3x3 convolution, stride 1, zero padding 1, as im2col (9 shifted slices) + one dense matMul. */
+/**
+ * 3x3 convolution (stride 1, zero padding 1) of `x` [B, H, W, C] with `w` [9*C, O]
+ * (rows in (dy, dx, c) order) and bias [O]. Forward and input gradient are
+ * `conv2d` (XNNPACK on wasm; the input gradient is a convolution with the
+ * flipped kernel, since wasm's `Conv2DBackpropInput` is a slow loop); the
+ * weight gradient is nine plain matMuls of row-shifted views of the padded
+ * input: on the flattened padded grid, tap (dy, dx) is a shift by
+ * `dy * (W + 2) + dx` rows.
+ */
+export const conv3x3Op: (x: tf.Tensor4D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor4D = tf
+  .customGrad(
+    // deno-lint-ignore no-explicit-any
+    ((x: tf.Tensor4D, w: tf.Tensor2D, b: tf.Tensor1D, save: any) => {
+      const [, , , C] = x.shape;
+      const O = w.shape[1];
+      save([x, w]);
+      return {
+        value: tf.add(tf.conv2d(x, w.reshape([3, 3, C, O]) as tf.Tensor4D, 1, "same"), b),
+        gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+          const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor2D];
+          const [B, H, W] = xs.shape;
+          // dx = conv(dy, kernel flipped in space with in/out swapped)
+          const flipped = tf.reverse(ws.reshape([3, 3, C, O]), [0, 1]).transpose([0, 1, 3, 2]); // [3, 3, O, C]
+          const dx = tf.conv2d(dy, flipped as tf.Tensor4D, 1, "same");
+          const Wp = W + 2, R = B * (H + 2) * Wp;
+          const padded = tf.pad(xs, [[0, 0], [1, 1], [1, 1], [0, 0]]).reshape([R, C]); // [R, C]
+          const ext = tf.pad(padded, [[0, 2 * Wp + 2], [0, 0]]); // room for the largest shift
+          // dy placed on the padded grid: output (y, x) sits at padded row y, column x
+          const dyp = tf.pad(dy, [[0, 0], [0, 2], [0, 2], [0, 0]]).reshape([R, O]); // [R, O]
+          const taps: tf.Tensor[] = [];
+          for (let ky = 0; ky < 3; ky++) {
+            for (let kx = 0; kx < 3; kx++) {
+              const xsTap = tf.slice(ext, [ky * Wp + kx, 0], [R, C]); // [R, C]
+              taps.push(tf.matMul(tf.transpose(xsTap), dyp)); // [C, O]
+            }
+          }
+          return [dx, tf.concat(taps, 0), tf.sum(dy, [0, 1, 2])];
+        },
+      };
+      // deno-lint-ignore no-explicit-any
+    }) as any,
+  ) as unknown as (x: tf.Tensor4D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor4D;
+
+/** 3x3 convolution, stride 1, zero padding 1 (see {@link conv3x3Op}). */
 export class Conv3x3 {
   readonly w: tf.Variable;
   readonly b: tf.Variable;
@@ -25,15 +68,7 @@ export class Conv3x3 {
 
   /** @param x [B, H, W, inC] @returns [B, H, W, outC] */
   apply(x: tf.Tensor4D): tf.Tensor4D {
-    const [B, H, W, C] = x.shape;
-    const padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]); // [B, H+2, W+2, C]
-    const cols: tf.Tensor[] = [];
-    for (let dy = 0; dy < 3; dy++) {
-      for (let dx = 0; dx < 3; dx++) cols.push(tf.slice(padded, [0, dy, dx, 0], [B, H, W, C]));
-    }
-    const im2col = tf.concat(cols, 3).reshape([B * H * W, 9 * C]); // [BHW, 9C], (dy, dx, c) order
-    const y = denseOp(im2col as tf.Tensor2D, this.w as tf.Tensor2D, this.b as tf.Tensor1D); // [BHW, outC]
-    return y.reshape([B, H, W, this.outC]);
+    return conv3x3Op(x, this.w as tf.Tensor2D, this.b as tf.Tensor1D);
   }
 }
 

@@ -6,7 +6,8 @@
  * 2. `pyramid`: ViTDet's simple feature pyramid from that single map —
  *    2x2 deconvolutions for finer levels, identity, max-pooling for coarser —
  *    each followed by 1x1 and 3x3 convolutions with channel LayerNorm.
- * 3. `head` (shared by all levels), anchor-free as CenterNet: a class heatmap
+ * 3. `head` (one 3x3 tower shared by all levels and outputs), anchor-free as
+ *    CenterNet: a class heatmap
  *    (focal loss on Gaussian targets), box offset and log-size at the centre
  *    cell, and mask coefficients; masks are the coefficients times a few
  *    prototype maps computed on the finest level (YOLACT), cropped to the box.
@@ -91,9 +92,8 @@ export class Detector {
   readonly vit: VisionTransformer;
   readonly backbone: VitBackbone;
   readonly levels: Level[];
-  readonly clsTower: Conv3x3;
+  readonly tower: Conv3x3;
   readonly clsOut: Conv1x1;
-  readonly regTower: Conv3x3;
   readonly regOut: Conv1x1;
   readonly protoTower: Conv3x3;
   readonly protoOut: Conv1x1;
@@ -148,10 +148,9 @@ export class Detector {
         smoothNorm: new ChannelNorm(s, `sfp.${i}.smooth.norm`, W),
       };
     });
-    this.clsTower = new Conv3x3(s, "head.cls.tower", W, W);
+    this.tower = new Conv3x3(s, "head.tower", W, W);
     this.clsOut = new Conv1x1(s, "head.cls.out", W, config.numClasses);
     fillBias(this.clsOut.linear.b, -Math.log((1 - 0.1) / 0.1)); // prior 0.1 (CenterNet's -2.19)
-    this.regTower = new Conv3x3(s, "head.reg.tower", W, W);
     this.regOut = new Conv1x1(s, "head.reg.out", W, 4 + config.protos);
     this.protoLevel = config.scales.indexOf(Math.max(...config.scales));
     this.protoTower = new Conv3x3(s, "head.proto.tower", W, W);
@@ -215,8 +214,9 @@ export class Detector {
       });
       x = lv.lateralNorm.apply(lv.lateral.apply(x));
       x = lv.smoothNorm.apply(lv.smooth.apply(x)); // [B, h, w, W]
-      heat.push(this.clsOut.apply(tf.relu(this.clsTower.apply(x))));
-      const r = this.regOut.apply(tf.relu(this.regTower.apply(x))); // [B, h, w, 4+M]
+      const f = tf.relu(this.tower.apply(x)) as tf.Tensor4D; // [B, h, w, W]
+      heat.push(this.clsOut.apply(f));
+      const r = this.regOut.apply(f); // [B, h, w, 4+M]
       const [box, c] = tf.split(r, [4, M], 3) as tf.Tensor4D[];
       reg.push(box);
       coef.push(c);

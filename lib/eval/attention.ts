@@ -29,7 +29,11 @@ import { barChart, lineChart, svgToPng } from "../viz/mod.ts";
  * @param mask [H, W, 1] object mask, 1 (or any value > 0.5 after resizing) on the object
  * @returns [L] row-major over the `(S/p) x (S/p)` grid, values in [0, 1]
  */
-export function patchObjectFraction(mask: Raster, imageSize: number, patchSize: number): Float32Array {
+export function patchObjectFraction(
+  mask: Raster,
+  imageSize: number,
+  patchSize: number,
+): Float32Array {
   if (imageSize % patchSize !== 0) {
     throw new RangeError(`patchObjectFraction: patch ${patchSize} does not divide ${imageSize}`);
   }
@@ -57,7 +61,10 @@ export function patchObjectFraction(mask: Raster, imageSize: number, patchSize: 
  * @param saliency [L] non-negative
  * @param objectFraction [L] in [0, 1]
  */
-export function objectShare(saliency: ArrayLike<number>, objectFraction: ArrayLike<number>): number {
+export function objectShare(
+  saliency: ArrayLike<number>,
+  objectFraction: ArrayLike<number>,
+): number {
   if (saliency.length !== objectFraction.length) {
     throw new RangeError(
       `objectShare: ${saliency.length} saliency values for ${objectFraction.length} patches`,

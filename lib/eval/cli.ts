@@ -35,7 +35,13 @@ export async function parseEvalArgs(
   const cli = parseCli(argv, { extraKeys: keys });
   const ckpt = cli.extras.ckpt ?? cli.positional[0] ?? "";
   if (cli.help) {
-    return { ckpt, config: resolveConfig({ argv: [] }).config, extras: cli.extras, overridden: [], help: true };
+    return {
+      ckpt,
+      config: resolveConfig({ argv: [] }).config,
+      extras: cli.extras,
+      overridden: [],
+      help: true,
+    };
   }
   const base = ckpt ? await loadSavedConfig(ckpt) : undefined;
   const { config } = resolveConfig({ argv, base, extraKeys: keys });

@@ -348,7 +348,13 @@ export async function finetune(
           flip: opts.flip ?? true,
         });
         classCount(batch.labels, K, `${train.name} labels`);
-        const p = patchify(batch.images, batchSize, imageSize, train.channels, encoder.shape.patchSize);
+        const p = patchify(
+          batch.images,
+          batchSize,
+          imageSize,
+          train.channels,
+          encoder.shape.patchSize,
+        );
         const x = tf.tensor3d(p, [batchSize, L, ppc]); // [B, L, ppc]
         const y = tf.tensor1d(batch.labels, "int32"); // [B]
         const stepLr = lrAt(epoch + s / stepsPerEpoch, schedule);

@@ -98,14 +98,12 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
   const log = opts.quiet ? () => {} : (s: string) => console.log(s);
   const init = opts.init ?? (opts.runDir ? "pretrained" : "random");
   if (init === "pretrained" && !opts.runDir) {
-    throw new RangeError("runFinetune: init \"pretrained\" needs runDir (a pre-training run folder)");
+    throw new RangeError('runFinetune: init "pretrained" needs runDir (a pre-training run folder)');
   }
   const saved = opts.runDir ? await loadSavedConfig(opts.runDir) : opts.config;
   if (!saved) throw new RangeError("runFinetune: give runDir or config");
   const outDir = opts.out ||
-    (opts.runDir
-      ? `${opts.runDir}/${init === "random" ? "finetune-random" : "finetune"}`
-      : "");
+    (opts.runDir ? `${opts.runDir}/${init === "random" ? "finetune-random" : "finetune"}` : "");
   if (!outDir) throw new RangeError("runFinetune: a random-init run without runDir needs `out`");
   await initBackend({
     backend: (opts.backend ?? saved.run.backend) as BackendChoice,
@@ -131,9 +129,11 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
   try {
     const existing = await readResult(outDir);
     if (existing && !opts.force && existing.ckptStep === step && existing.init === init) {
-      log(`${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
-        pct(existing.top1 as number)
-      }); pass --force to recompute`);
+      log(
+        `${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
+          pct(existing.top1 as number)
+        }); pass --force to recompute`,
+      );
       return { outDir, skipped: true, result: existing as FinetuneSummary };
     }
     const metricsPath = await resetMetrics(outDir);
@@ -142,7 +142,9 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
     const batchSize = opts.batchSize ?? 64;
     const total = epochs * Math.floor(train.length / batchSize);
     log(
-      `finetune (${init}) ${opts.runDir ?? ""} step ${step}: ${train.name} ${train.length} train, ` +
+      `finetune (${init}) ${
+        opts.runDir ?? ""
+      } step ${step}: ${train.name} ${train.length} train, ` +
         `${test.name} ${test.length} test, ${epochs} epochs, layer decay ${layerDecay}`,
     );
     const progress = new Progress(total, "finetune", undefined, opts.quiet);
@@ -156,7 +158,9 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
         const rate = s.step / ((performance.now() - t0) / 1000);
         progress.update(
           s.step,
-          `epoch ${s.epoch}/${epochs} loss ${s.loss.toFixed(4)} · ${s.imagesPerSec.toFixed(0)} img/s`,
+          `epoch ${s.epoch}/${epochs} loss ${s.loss.toFixed(4)} · ${
+            s.imagesPerSec.toFixed(0)
+          } img/s`,
           (total - s.step) / Math.max(rate, 1e-9),
         );
       },
@@ -192,14 +196,20 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
       seconds: (performance.now() - t0) / 1000,
     };
     if (opts.figures !== false) {
-      const title = `fine-tune (${init}): ${config.mim.method} ${config.amt.strategy} (${data.name})`;
+      const title =
+        `fine-tune (${init}): ${config.mim.method} ${config.amt.strategy} (${data.name})`;
       const h = r.history;
       await writeAccuracyFigure(`${outDir}/accuracy.png`, title, [{
         name: "test top-1",
         epochs: h.map((e) => e.epoch),
         values: h.map((e) => e.testTop1),
       }]);
-      await writeLossFigure(`${outDir}/loss.png`, title, h.map((e) => e.epoch), h.map((e) => e.loss));
+      await writeLossFigure(
+        `${outDir}/loss.png`,
+        title,
+        h.map((e) => e.epoch),
+        h.map((e) => e.loss),
+      );
       await writeConfusionFigure(
         `${outDir}/confusion.png`,
         `fine-tune, top-1 ${pct(r.top1)}`,

@@ -73,9 +73,11 @@ export async function runKnn(
   try {
     const existing = await readResult(outDir);
     if (existing && !opts.force && existing.ckptStep === step) {
-      log(`${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
-        pct(existing.top1 as number)
-      }); pass --force to recompute`);
+      log(
+        `${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
+          pct(existing.top1 as number)
+        }); pass --force to recompute`,
+      );
       return { outDir, skipped: true, result: existing as KnnSummary };
     }
     const f = await splitFeatures({

@@ -52,7 +52,12 @@ export function batchNormNoAffine(
     }
     const out = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))) as tf.Tensor2D; // [N, D]
     const unbiased = running || n < 2 ? variance : tf.mul(variance, n / (n - 1)) as tf.Tensor1D;
-    return { out, mean: tf.clone(mean), variance: tf.clone(variance), unbiased: tf.clone(unbiased) };
+    return {
+      out,
+      mean: tf.clone(mean),
+      variance: tf.clone(variance),
+      unbiased: tf.clone(unbiased),
+    };
   });
 }
 
@@ -102,7 +107,12 @@ export class BatchNormNoAffine {
  * rescaled to norm `trust * |w|` (left as is when either norm is 0). Vectors
  * (biases) take plain SGD steps in MAE's LARS and do not come here.
  */
-export function larsDirection(w: tf.Tensor, grad: tf.Tensor, trust = 0.001, weightDecay = 0): tf.Tensor {
+export function larsDirection(
+  w: tf.Tensor,
+  grad: tf.Tensor,
+  trust = 0.001,
+  weightDecay = 0,
+): tf.Tensor {
   return tf.tidy(() => {
     const dp = weightDecay > 0 ? tf.add(grad, tf.mul(w, weightDecay)) : grad;
     const pn = tf.norm(w), un = tf.norm(dp);

@@ -143,7 +143,11 @@ export async function splitFeatures(opts: SplitFeatureOptions): Promise<SplitFea
         const rate = done / ((now - s0) / 1000);
         progress.update(done, `${ds.name} · ${rate.toFixed(0)} img/s`, (total - done) / rate);
       };
-      const fo = { imageSize: encoder.shape.imageSize, batchSize: opts.featureBatchSize ?? 128, onProgress };
+      const fo = {
+        imageSize: encoder.shape.imageSize,
+        batchSize: opts.featureBatchSize ?? 128,
+        onProgress,
+      };
       const set = opts.cache === false
         ? { ...await extractFeatures(encoder, ds, fo), cached: false }
         : await cachedFeatures(opts.runDir, split, {
@@ -197,14 +201,14 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
   try {
     const existing = await readResult(outDir);
     if (existing && !opts.force && existing.ckptStep === step) {
-      log(`${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
-        pct(existing.top1 as number)
-      }); pass --force to recompute`);
+      log(
+        `${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
+          pct(existing.top1 as number)
+        }); pass --force to recompute`,
+      );
       return { outDir, skipped: true, result: existing as LinearProbeSummary };
     }
     const metricsPath = await resetMetrics(outDir);
-    const encoder = model.encoder;
-    const imageSize = encoder.shape.imageSize;
     const features = await splitFeatures({
       runDir: opts.runDir,
       step,
@@ -281,13 +285,19 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
     };
     if (opts.figures !== false) {
       const h = probe.history;
-      const title = `linear probe: ${config.mim.method} ${config.amt.strategy} (${config.data.name})`;
+      const title =
+        `linear probe: ${config.mim.method} ${config.amt.strategy} (${config.data.name})`;
       await writeAccuracyFigure(`${outDir}/accuracy.png`, title, [{
         name: "test top-1",
         epochs: h.map((r) => r.epoch),
         values: h.map((r) => r.testTop1),
       }]);
-      await writeLossFigure(`${outDir}/loss.png`, title, h.map((r) => r.epoch), h.map((r) => r.loss));
+      await writeLossFigure(
+        `${outDir}/loss.png`,
+        title,
+        h.map((r) => r.epoch),
+        h.map((r) => r.loss),
+      );
       await writeConfusionFigure(
         `${outDir}/confusion.png`,
         `linear probe, top-1 ${pct(probe.top1)}`,
