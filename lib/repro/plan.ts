@@ -86,8 +86,9 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
     finetuneTest: 1000,
     pairSeeds: [0, 1],
     objectImages: 512,
-    note: "ViT-Micro (dim 96, depth 4) on 4,096 Fashion-MNIST images for 8 epochs: a scale " +
-      "where differences of about a point are within run-to-run noise",
+    note: "ViT-Micro (dim 96, depth 4, decoder 64x1) on 4,096 Fashion-MNIST images for 8 " +
+      "epochs, about an hour on an idle 2-core machine: a first look, where differences of " +
+      "a point or two can be run-to-run noise (see the seed spread)",
   },
   full: {
     name: "full",
