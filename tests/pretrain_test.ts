@@ -187,6 +187,10 @@ Deno.test("pretrain() stops on a non-finite loss with a clear message and keeps 
     () => pretrain(config, { quiet: true, dataset: ds, figures: false }),
     /loss is NaN at step 3 .*last good checkpoint/s,
   );
+  const diag = JSON.parse(await Deno.readTextFile(`${dir}/diagnostic.json`));
+  assert.equal(diag.step, 3);
+  assert.equal(diag.loss, "NaN");
+  assert.ok(Array.isArray(diag.nonFiniteParams) && diag.nonFiniteParams.length > 0);
   const { loadCheckpoint } = await import("../lib/train/checkpoint.ts");
   const kept = await loadCheckpoint(`${dir}/checkpoints/checkpoint.ckpt`);
   assert.equal(kept?.ckpt.meta.globalStep, 2);

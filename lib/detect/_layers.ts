@@ -12,41 +12,33 @@ import type { ParamStore } from "../vit/params.ts";
 
 /**
  * 3x3 convolution (stride 1, zero padding 1) of `x` [B, H, W, C] with `w` [9*C, O]
- * (rows in (dy, dx, c) order) and bias [O]. Forward and input gradient are
- * `conv2d` (XNNPACK on wasm; the input gradient is a convolution with the
- * flipped kernel, since wasm's `Conv2DBackpropInput` is a slow loop); the
- * weight gradient is nine plain matMuls of row-shifted views of the padded
- * input: on the flattened padded grid, tap (dy, dx) is a shift by
- * `dy * (W + 2) + dx` rows.
+ * (rows in (dy, dx, c) order) and bias [O], with every part of the gradient a
+ * `conv2d` too (XNNPACK on wasm, whose `Conv2DBackpropInput` is a slow loop and
+ * `Conv2DBackpropFilter` is missing):
+ * - input gradient: `dy` convolved with the kernel flipped in space, in/out swapped;
+ * - weight gradient: a convolution with batch and channels exchanged,
+ *   `dW[ky, kx, c, o] = sum_{b,y,x} xpad[b, y+ky, x+kx, c] dy[b, y, x, o]` is
+ *   `conv2d(xpad as [C, H+2, W+2, B], dy as [H, W, B, O])`, a `[C, 3, 3, O]` map.
  */
 export const conv3x3Op: (x: tf.Tensor4D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor4D = tf
   .customGrad(
     // deno-lint-ignore no-explicit-any
     ((x: tf.Tensor4D, w: tf.Tensor2D, b: tf.Tensor1D, save: any) => {
-      const [, , , C] = x.shape;
+      const C = x.shape[3];
       const O = w.shape[1];
       save([x, w]);
       return {
         value: tf.add(tf.conv2d(x, w.reshape([3, 3, C, O]) as tf.Tensor4D, 1, "same"), b),
         gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
           const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor2D];
-          const [B, H, W] = xs.shape;
-          // dx = conv(dy, kernel flipped in space with in/out swapped)
           const flipped = tf.reverse(ws.reshape([3, 3, C, O]), [0, 1]).transpose([0, 1, 3, 2]); // [3, 3, O, C]
-          const dx = tf.conv2d(dy, flipped as tf.Tensor4D, 1, "same");
-          const Wp = W + 2, R = B * (H + 2) * Wp;
-          const padded = tf.pad(xs, [[0, 0], [1, 1], [1, 1], [0, 0]]).reshape([R, C]); // [R, C]
-          const ext = tf.pad(padded, [[0, 2 * Wp + 2], [0, 0]]); // room for the largest shift
-          // dy placed on the padded grid: output (y, x) sits at padded row y, column x
-          const dyp = tf.pad(dy, [[0, 0], [0, 2], [0, 2], [0, 0]]).reshape([R, O]); // [R, O]
-          const taps: tf.Tensor[] = [];
-          for (let ky = 0; ky < 3; ky++) {
-            for (let kx = 0; kx < 3; kx++) {
-              const xsTap = tf.slice(ext, [ky * Wp + kx, 0], [R, C]); // [R, C]
-              taps.push(tf.matMul(tf.transpose(xsTap), dyp)); // [C, O]
-            }
-          }
-          return [dx, tf.concat(taps, 0), tf.sum(dy, [0, 1, 2])];
+          const dx = tf.conv2d(dy, flipped as tf.Tensor4D, 1, "same"); // [B, H, W, C]
+          const xt = tf.pad(xs, [[0, 0], [1, 1], [1, 1], [0, 0]]).transpose([3, 1, 2, 0]); // [C, H+2, W+2, B]
+          const dyt = dy.transpose([1, 2, 0, 3]); // [H, W, B, O]
+          const dw = tf.conv2d(xt as tf.Tensor4D, dyt as tf.Tensor4D, 1, "valid") // [C, 3, 3, O]
+            .transpose([1, 2, 0, 3]) // [3, 3, C, O]
+            .reshape([9 * C, O]);
+          return [dx, dw, tf.sum(dy, [0, 1, 2])];
         },
       };
       // deno-lint-ignore no-explicit-any

@@ -149,6 +149,32 @@ export function restoreState(
   }
 }
 
+/** The checkout's commit (with "-dirty" when it has changes), or null outside a git checkout. */
+async function gitCommit(): Promise<string | null> {
+  try {
+    const run = (args: string[]) =>
+      new Deno.Command("git", { args, stdout: "piped", stderr: "null" }).output();
+    const head = await run(["rev-parse", "HEAD"]);
+    if (!head.success) return null;
+    const dirty = await run(["status", "--porcelain", "--untracked-files=no"]);
+    const id = new TextDecoder().decode(head.stdout).trim();
+    return dirty.stdout.length > 0 ? `${id}-dirty` : id;
+  } catch {
+    return null;
+  }
+}
+
+/** Names of parameters holding NaN or infinite values. */
+async function nonFiniteParams(model: MimModel): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of model.store.params.values()) {
+    const bad = tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(p.variable))));
+    if ((await bad.data())[0]) out.push(p.name);
+    bad.dispose();
+  }
+  return out;
+}
+
 /**
  * Pre-train a MIM model as the config says; resumes when `run.dir` holds an
  * unfinished run of the same config.
@@ -257,6 +283,8 @@ export async function pretrain(
         totalSteps,
         deno: Deno.version.deno,
         tfjs: tf.version.tfjs,
+        gitCommit: await gitCommit(),
+        command: ["deno", ...Deno.args].join(" "),
       },
       null,
       2,
@@ -305,11 +333,21 @@ export async function pretrain(
       if (!Number.isFinite(loss)) {
         pending.slice(i + 1).forEach((q) => q.loss.dispose());
         pending = [];
+        const nonFinite = await nonFiniteParams(model);
+        await writeFileAtomic(
+          `${runDir}/diagnostic.json`,
+          JSON.stringify(
+            { loss: String(loss), step: p.step, epoch: p.epoch, lr: p.lr, nonFiniteParams: nonFinite },
+            null,
+            2,
+          ) + "\n",
+        );
         throw new Error(
-          `loss is ${loss} at step ${p.step} (epoch ${
-            p.epoch + 1
-          }); stopping. The last good checkpoint ` +
-            `is kept in ${ckptPath}. Lower train.baseLr or set train.clipGrad (e.g. 1.0) and resume.`,
+          `loss is ${loss} at step ${p.step} (epoch ${p.epoch + 1}, lr ${p.lr.toExponential(2)}); ` +
+            `stopping. ${nonFinite.length} parameter tensor(s) are non-finite now` +
+            `${nonFinite.length ? ` (${nonFinite.slice(0, 3).join(", ")}${nonFinite.length > 3 ? ", ..." : ""})` : ""}; ` +
+            `details in ${runDir}/diagnostic.json. The last good checkpoint is kept in ${ckptPath}. ` +
+            `Lower train.baseLr or set train.clipGrad (e.g. 1.0) and resume.`,
         );
       }
       if (Number.isNaN(firstLoss)) firstLoss = loss;
@@ -349,7 +387,8 @@ export async function pretrain(
     counts: { masked: number; thrown: number; visible: number },
   ) => {
     await flush(counts); // never checkpoint past a non-finite loss
-    await saveCheckpoint(
+    try {
+      await saveCheckpoint(
       ckptPath,
       gatherState(model, opt, planner, {
         globalStep,
@@ -360,7 +399,13 @@ export async function pretrain(
         method: config.mim.method,
         planner: planner.name,
       }),
-    );
+      );
+    } catch (e) {
+      throw new Error(
+        `cannot write checkpoint ${ckptPath}: ${(e as Error).message}. Free disk space or fix ` +
+          `the folder's permissions, then run the same command again: the previous checkpoint is kept.`,
+      );
+    }
   };
 
   let counts = { masked: 0, thrown: 0, visible: 0 };

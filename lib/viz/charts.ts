@@ -275,6 +275,8 @@ export function lineChart(opts: LineChartOptions): Promise<string> {
         type: "quantitative",
         title: xLabel ?? null,
         scale: logX ? { type: "log", nice: true } : { zero: false, nice: true },
+        // Epochs and steps: no ticks between whole numbers.
+        axis: !logX && rows.every((r) => Number.isInteger(r.x)) ? { tickMinStep: 1 } : {},
       },
       y: {
         field: "y",
@@ -409,7 +411,9 @@ export function barChart(opts: BarChartOptions): Promise<string> {
   // Headroom for the value labels above the tallest bar.
   const hi = opts.yMax ?? (showValues ? top + (top - lo) * 0.06 : top);
   const longest = Math.max(0, ...groups.map((g) => textWidth(g, 11)));
-  const plotW = width - 120;
+  // Plot width left by the y axis, the padding and (with several series) the legend.
+  const legendW = series.length > 1 ? Math.max(...names.map((n) => textWidth(n, 12))) + 40 : 0;
+  const plotW = width - 90 - legendW;
   const rotate = longest > plotW / Math.max(1, groups.length) - 8;
   const x = {
     field: "group",

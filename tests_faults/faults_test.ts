@@ -1,0 +1,129 @@
+/**
+ * Fault injection with real processes: SIGKILL at a random step, SIGTERM,
+ * a failing checkpoint write. Slower than the unit suite; `deno task test:faults`.
+ */
+import assert from "node:assert/strict";
+import { loadCheckpoint } from "../lib/train/checkpoint.ts";
+import { readMetrics } from "../lib/train/metrics.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+function tinyArgs(dir: string, extra: string[] = []): string[] {
+  return [
+    "--data.name=synthetic",
+    "--data.limit=96",
+    "--data.imageSize=16",
+    "--model.preset=vit-micro-28",
+    "--model.patchSize=4",
+    "--model.dim=32",
+    "--model.depth=2",
+    "--model.heads=2",
+    "--model.decoderDim=16",
+    "--model.decoderDepth=1",
+    "--model.decoderHeads=2",
+    "--train.batchSize=16",
+    "--train.epochs=4",
+    "--train.warmupEpochs=0",
+    "--train.logEvery=1",
+    "--train.ckptEvery=1",
+    "--amt.strategy=amt",
+    "--amt.warmup=1",
+    "--amt.interval=1",
+    "--amt.batchSize=48",
+    "--run.backend=cpu",
+    "--run.vizImages=0",
+    `--run.dir=${dir}`,
+    ...extra,
+  ];
+}
+
+function spawn(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "tasks/pretrain.ts", ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+}
+
+async function finish(child: Deno.ChildProcess): Promise<{ code: number; out: string }> {
+  const r = await child.output();
+  const dec = new TextDecoder();
+  return { code: r.code, out: dec.decode(r.stdout) + dec.decode(r.stderr) };
+}
+
+/** Wait until the run folder's metrics hold at least `steps` step records. */
+async function waitForSteps(dir: string, steps: number, timeoutMs = 120_000): Promise<void> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    const n = (await readMetrics(`${dir}/metrics.jsonl`)).filter((r) => r.type === "step").length;
+    if (n >= steps) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${steps} steps in ${dir}`);
+}
+
+async function finalLoss(dir: string): Promise<number> {
+  const steps = (await readMetrics(`${dir}/metrics.jsonl`)).filter((r) => r.type === "step");
+  return steps[steps.length - 1].loss as number;
+}
+
+async function straightRun(): Promise<{ dir: string; loss: number }> {
+  const dir = await Deno.makeTempDir();
+  const r = await finish(spawn(tinyArgs(dir)));
+  assert.equal(r.code, 0, r.out);
+  return { dir, loss: await finalLoss(dir) };
+}
+
+const straight = straightRun();
+
+Deno.test("SIGKILL at a random step, then the same command: ends exactly where an uninterrupted run ends", async () => {
+  const ref = await straight;
+  const dir = await Deno.makeTempDir();
+  const killAt = 3 + Math.floor(Math.random() * 16); // of 24 steps, warm-up and AMT phases
+  const child = spawn(tinyArgs(dir));
+  await waitForSteps(dir, killAt);
+  child.kill("SIGKILL");
+  const killed = await finish(child);
+  assert.notEqual(killed.code, 0);
+  const again = await finish(spawn(tinyArgs(dir)));
+  assert.equal(again.code, 0, again.out);
+  assert.match(again.out, /resuming/);
+  const loss = await finalLoss(dir);
+  assert.ok(Math.abs(loss - ref.loss) <= 1e-5 * Math.abs(ref.loss), `killed at ${killAt}: ${loss} vs ${ref.loss}`);
+  const steps = (await readMetrics(`${dir}/metrics.jsonl`)).filter((r) => r.type === "step").map((r) => r.step);
+  assert.deepEqual(steps, Array.from({ length: 24 }, (_, i) => i + 1), `killed at ${killAt}`);
+});
+
+Deno.test("SIGTERM finishes the step, writes a checkpoint, exits 0 and says how to resume", async () => {
+  const ref = await straight;
+  const dir = await Deno.makeTempDir();
+  const child = spawn(tinyArgs(dir));
+  await waitForSteps(dir, 5);
+  child.kill("SIGTERM");
+  const r = await finish(child);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /run the same command again to resume/);
+  const ck = await loadCheckpoint(`${dir}/checkpoints/checkpoint.ckpt`);
+  assert.ok((ck!.ckpt.meta.globalStep as number) >= 5);
+  const again = await finish(spawn(tinyArgs(dir)));
+  assert.equal(again.code, 0, again.out);
+  const loss = await finalLoss(dir);
+  assert.ok(Math.abs(loss - ref.loss) <= 1e-5 * Math.abs(ref.loss), `${loss} vs ${ref.loss}`);
+});
+
+Deno.test("a failing checkpoint write gives a clear error and leaves the previous checkpoint as the newest", async () => {
+  const dir = await Deno.makeTempDir();
+  const first = await finish(spawn(tinyArgs(dir, ["--train.maxSteps=3"])));
+  assert.equal(first.code, 0, first.out);
+  // make the next save fail: the old checkpoint cannot be moved aside to .prev
+  await Deno.remove(`${dir}/checkpoints/checkpoint.ckpt.prev`).catch(() => {});
+  await Deno.mkdir(`${dir}/checkpoints/checkpoint.ckpt.prev/blocker`, { recursive: true });
+  const r = await finish(spawn(tinyArgs(dir, ["--train.maxSteps=6"])));
+  assert.notEqual(r.code, 0);
+  assert.match(r.out, /cannot write checkpoint .*checkpoint\.ckpt.*previous checkpoint is kept/s);
+  const ck = await loadCheckpoint(`${dir}/checkpoints/checkpoint.ckpt`);
+  assert.equal(ck!.ckpt.meta.globalStep, 3);
+  for await (const e of Deno.readDir(`${dir}/checkpoints`)) assert.ok(!e.name.endsWith(".tmp"), e.name);
+});
