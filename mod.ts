@@ -20,3 +20,4 @@ export * from "./lib/train/mod.ts";
 export { makeRng, normalFrom, permutation, type Rng } from "./lib/util/rng.ts";
 export * from "./lib/amt/mod.ts";
 export * from "./lib/viz/mod.ts";
+export * from "./lib/repro/mod.ts";

@@ -222,7 +222,12 @@ export async function runBench(opts: {
     });
     model.dispose();
     const ms = median(times);
-    results.push({ name: "saliency-b256", ms_per_step: ms, images_per_s: 256 * 1000 / ms, steps: opts.steps });
+    results.push({
+      name: "saliency-b256",
+      ms_per_step: ms,
+      images_per_s: 256 * 1000 / ms,
+      steps: opts.steps,
+    });
     console.log(`${"saliency-b256".padEnd(18)} ${ms.toFixed(1).padStart(8)} ms/batch`);
   }
   if (want("data-augment-b64")) {
@@ -238,13 +243,23 @@ export async function runBench(opts: {
       const rng = makeRng(0, "augment", step++);
       const indices = Int32Array.from({ length: B }, () => Math.floor(rng() * ds.length));
       const batch = await loadBatch(ds, indices, { imageSize: s.imageSize, augment: true, rng });
-      const full = applyCrop(gridMap, { y0: 0, x0: 0, y1: 1, x1: 1, flip: false }, s.imageSize, s.imageSize);
+      const full = applyCrop(
+        gridMap,
+        { y0: 0, x0: 0, y1: 1, x1: 1, flip: false },
+        s.imageSize,
+        s.imageSize,
+      );
       const cropped = batch.boxes.map((box) => applyCrop(full, box, s.imageSize, s.imageSize));
       batchPatchWeights(cropped, s.patchSize);
       patchify(batch.images, B, s.imageSize, s.channels, s.patchSize);
     });
     const ms = median(times);
-    results.push({ name: "data-augment-b64", ms_per_step: ms, images_per_s: B * 1000 / ms, steps: opts.steps });
+    results.push({
+      name: "data-augment-b64",
+      ms_per_step: ms,
+      images_per_s: B * 1000 / ms,
+      steps: opts.steps,
+    });
     console.log(`${"data-augment-b64".padEnd(18)} ${ms.toFixed(1).padStart(8)} ms/batch`);
   }
   sampleRss();
@@ -284,15 +299,25 @@ if (import.meta.main) {
       only: values.only?.split(","),
     });
     const rows = report.results as BenchResult[];
-    console.log(`\nbackend ${report.backend}, ${report.threads} thread(s), preset ${values.preset}`);
+    console.log(
+      `\nbackend ${report.backend}, ${report.threads} thread(s), preset ${values.preset}`,
+    );
     console.log("| case | ms/step | images/s |\n|---|---|---|");
     for (const r of rows) {
       console.log(`| ${r.name} | ${r.ms_per_step.toFixed(1)} | ${r.images_per_s.toFixed(0)} |`);
     }
     const mae = rows.find((r) => r.name === "mae-random-75");
     const amt = rows.find((r) => r.name === "mae-amt-45-40");
-    if (mae && amt) console.log(`MAE+AMT / MAE step-time ratio: ${(amt.ms_per_step / mae.ms_per_step).toFixed(3)}`);
-    console.log(`peak RSS ${(((report.memory as { peakRssBytes: number }).peakRssBytes) / 2 ** 20).toFixed(0)} MiB`);
+    if (mae && amt) {
+      console.log(
+        `MAE+AMT / MAE step-time ratio: ${(amt.ms_per_step / mae.ms_per_step).toFixed(3)}`,
+      );
+    }
+    console.log(
+      `peak RSS ${
+        (((report.memory as { peakRssBytes: number }).peakRssBytes) / 2 ** 20).toFixed(0)
+      } MiB`,
+    );
     if (values.out) await writeFileAtomic(values.out, JSON.stringify(report, null, 2) + "\n");
   } catch (e) {
     if (e instanceof RangeError || e instanceof TypeError) {

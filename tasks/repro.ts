@@ -36,7 +36,10 @@ if (import.meta.main) {
       quiet: values.quiet,
     });
   } catch (e) {
-    if (e instanceof RangeError || (e as Error).name === "ConfigError" || (e as Error).name === "DataError") {
+    if (
+      e instanceof RangeError || (e as Error).name === "ConfigError" ||
+      (e as Error).name === "DataError"
+    ) {
       console.error(`error: ${(e as Error).message}`);
       Deno.exit(2);
     }

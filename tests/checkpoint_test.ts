@@ -48,12 +48,26 @@ Deno.test("loadCheckpoint() falls back to the previous good file when the newest
 });
 
 Deno.test("restoreState() names the parameter whose shape does not match", () => {
-  const small = { imageSize: 8, patchSize: 2, channels: 1, dim: 8, depth: 1, heads: 2, mlpRatio: 2, decoderDim: 8, decoderDepth: 1, decoderHeads: 2 };
+  const small = {
+    imageSize: 8,
+    patchSize: 2,
+    channels: 1,
+    dim: 8,
+    depth: 1,
+    heads: 2,
+    mlpRatio: 2,
+    decoderDim: 8,
+    decoderDepth: 1,
+    decoderHeads: 2,
+  };
   const a = new MaskedAutoencoder({ shape: small, normPixLoss: true, seed: 0 });
   const b = new MaskedAutoencoder({ shape: { ...small, dim: 16 }, normPixLoss: true, seed: 0 });
   const arrays = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const p of a.store.params.values()) {
-    arrays.set(`param/${p.name}`, { shape: p.variable.shape, data: p.variable.dataSync() as Float32Array });
+    arrays.set(`param/${p.name}`, {
+      shape: p.variable.shape,
+      data: p.variable.dataSync() as Float32Array,
+    });
   }
   assert.throws(
     () => restoreState({ meta: {}, arrays }, b, null, null, "x.ckpt"),
@@ -62,7 +76,8 @@ Deno.test("restoreState() names the parameter whose shape does not match", () =>
   // the same shape restores exactly
   const c = new MaskedAutoencoder({ shape: small, normPixLoss: true, seed: 5 });
   restoreState({ meta: {}, arrays }, c, null, null, "x.ckpt");
-  const w = (m: MaskedAutoencoder) => m.store.params.get("encoder.blocks.0.attn.qkv.weight")!.variable.dataSync();
+  const w = (m: MaskedAutoencoder) =>
+    m.store.params.get("encoder.blocks.0.attn.qkv.weight")!.variable.dataSync();
   assert.deepEqual(w(c), w(a));
   tf.dispose();
   a.dispose();
@@ -73,7 +88,11 @@ Deno.test("restoreState() names the parameter whose shape does not match", () =>
 Deno.test("readMetrics() ignores a torn last line; truncateMetrics() drops steps after a checkpoint", async () => {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/metrics.jsonl`;
-  await appendMetrics(path, [{ type: "step", step: 1, loss: 1 }, { type: "step", step: 2, loss: 0.9 }]);
+  await appendMetrics(path, [{ type: "step", step: 1, loss: 1 }, {
+    type: "step",
+    step: 2,
+    loss: 0.9,
+  }]);
   await Deno.writeTextFile(path, '{"type":"step","step":3,"lo', { append: true });
   assert.deepEqual((await readMetrics(path)).map((r) => r.step), [1, 2]);
   await truncateMetrics(path, 1);

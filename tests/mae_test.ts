@@ -172,7 +172,19 @@ Deno.test("MaskedAutoencoder: every parameter gets a finite non-zero gradient, a
 
 Deno.test("mimForwardFlops(): AMT 45/40 costs about 0.63 of MAE 75/0 on ViT-Tiny-32, and SimMIM scales with kept tokens", async () => {
   const { mimForwardFlops, blockFlops } = await import("../lib/mim/flops.ts");
-  const s = { ...shape, imageSize: 32, patchSize: 4, channels: 3, dim: 192, depth: 6, heads: 3, mlpRatio: 4, decoderDim: 128, decoderDepth: 2, decoderHeads: 4 };
+  const s = {
+    ...shape,
+    imageSize: 32,
+    patchSize: 4,
+    channels: 3,
+    dim: 192,
+    depth: 6,
+    heads: 3,
+    mlpRatio: 4,
+    decoderDim: 128,
+    decoderDepth: 2,
+    decoderHeads: 4,
+  };
   // a block by hand: T=2, D=4, ratio 1 -> qkv 2*2*4*12=192, attn 4*4*4=64, proj 64, mlp 2*2*2*4*4=128
   assert.equal(blockFlops(2, 4, 1), 192 + 64 + 64 + 128);
   const mae = mimForwardFlops("mae", s, { masked: 48, thrown: 0, visible: 16 });

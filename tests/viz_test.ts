@@ -30,10 +30,9 @@ import {
   svgToPng,
   svgToPngBytes,
   textWidth,
-  writeAllRunFigures,
-  writeCurveFigures,
   writePng,
 } from "../lib/viz/mod.ts";
+import { writeAllRunFigures, writeCurveFigures } from "../lib/train/run_plots.ts";
 import { resolveConfig } from "../lib/config/mod.ts";
 import { loadRun } from "../lib/train/load_run.ts";
 import { pretrain } from "../lib/train/pretrain.ts";

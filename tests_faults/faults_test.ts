@@ -91,8 +91,13 @@ Deno.test("SIGKILL at a random step, then the same command: ends exactly where a
   assert.equal(again.code, 0, again.out);
   assert.match(again.out, /resuming/);
   const loss = await finalLoss(dir);
-  assert.ok(Math.abs(loss - ref.loss) <= 1e-5 * Math.abs(ref.loss), `killed at ${killAt}: ${loss} vs ${ref.loss}`);
-  const steps = (await readMetrics(`${dir}/metrics.jsonl`)).filter((r) => r.type === "step").map((r) => r.step);
+  assert.ok(
+    Math.abs(loss - ref.loss) <= 1e-5 * Math.abs(ref.loss),
+    `killed at ${killAt}: ${loss} vs ${ref.loss}`,
+  );
+  const steps = (await readMetrics(`${dir}/metrics.jsonl`)).filter((r) => r.type === "step").map((
+    r,
+  ) => r.step);
   assert.deepEqual(steps, Array.from({ length: 24 }, (_, i) => i + 1), `killed at ${killAt}`);
 });
 
@@ -125,5 +130,7 @@ Deno.test("a failing checkpoint write gives a clear error and leaves the previou
   assert.match(r.out, /cannot write checkpoint .*checkpoint\.ckpt.*previous checkpoint is kept/s);
   const ck = await loadCheckpoint(`${dir}/checkpoints/checkpoint.ckpt`);
   assert.equal(ck!.ckpt.meta.globalStep, 3);
-  for await (const e of Deno.readDir(`${dir}/checkpoints`)) assert.ok(!e.name.endsWith(".tmp"), e.name);
+  for await (const e of Deno.readDir(`${dir}/checkpoints`)) {
+    assert.ok(!e.name.endsWith(".tmp"), e.name);
+  }
 });

@@ -12,7 +12,7 @@ import { applyCrop } from "../data/augment.ts";
 import type { Dataset } from "../data/types.ts";
 import type { MaskPlan, MaskPlanner, PlanContext } from "../mim/plan.ts";
 import type { MimModel } from "../mim/types.ts";
-import { imageGridPng, overlay, planForImage, planImage } from "../viz/mod.ts";
+import { imageGridPng, overlay, PLAN_LEGEND, planForImage, planImage } from "../viz/mod.ts";
 import { type Counting, sampleMaskPlans, type Strategy } from "./sampler.ts";
 import { computeSaliency, SaliencyStore } from "./saliency.ts";
 import { amtPhase, isSaliencyUpdate } from "./schedule.ts";
@@ -145,7 +145,8 @@ export class AmtPlanner implements MaskPlanner {
     });
     const name = `saliency_epoch${String(epoch + 1).padStart(2, "0")}.png`;
     await imageGridPng(`${this.runDir}/plots/${name}`, rows, {
-      colLabels: ["image", "saliency", "plan (red masked, grey thrown)"],
+      colLabels: ["image", "saliency", "plan"],
+      legend: PLAN_LEGEND,
       title: `saliency after epoch ${
         epoch + 1
       } (${this.options.strategy} ${this.options.maskRatio}/${this.options.throwRatio})`,

@@ -31,7 +31,9 @@ export interface WindowOptions {
 export function windowOrder(g: number, w: number): Int32Array {
   if (w <= 0 || w >= g) return Int32Array.from({ length: g * g }, (_, i) => i);
   if (g % w !== 0) {
-    throw new RangeError(`window size ${w} does not divide the ${g}x${g} patch grid; use a divisor of ${g}`);
+    throw new RangeError(
+      `window size ${w} does not divide the ${g}x${g} patch grid; use a divisor of ${g}`,
+    );
   }
   const n = g / w;
   const out = new Int32Array(g * g);
@@ -95,7 +97,9 @@ export class VitBackbone {
       }
     }
     this.globalBlocks = new Set(globals);
-    this.pos = tf.keep(tf.tidy(() => tf.gather(vit.pos, tf.tensor1d(this.order, "int32")))) as tf.Tensor2D;
+    this.pos = tf.keep(
+      tf.tidy(() => tf.gather(vit.pos, tf.tensor1d(this.order, "int32"))),
+    ) as tf.Tensor2D;
   }
 
   /**

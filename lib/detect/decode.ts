@@ -78,7 +78,10 @@ async function toHost(out: DetectorOutput): Promise<HostOutput> {
 }
 
 /** Greedy class-wise NMS; `dets` sorted by score, descending. */
-export function nms<T extends { label: number; bbox: readonly number[] }>(dets: T[], iou: number): T[] {
+export function nms<T extends { label: number; bbox: readonly number[] }>(
+  dets: T[],
+  iou: number,
+): T[] {
   const kept: T[] = [];
   for (const d of dets) {
     if (kept.some((k) => k.label === d.label && boxIou(d.bbox, k.bbox) > iou)) continue;
@@ -91,7 +94,10 @@ export function nms<T extends { label: number; bbox: readonly number[] }>(dets: 
  * Decode a batch of outputs into detections per image (the outputs stay the
  * caller's to dispose).
  */
-export async function decodeDetections(out: DetectorOutput, opts: DecodeOptions): Promise<Detection[][]> {
+export async function decodeDetections(
+  out: DetectorOutput,
+  opts: DecodeOptions,
+): Promise<Detection[][]> {
   const h = await toHost(out);
   const S = opts.imageSize;
   const maxDets = opts.maxDets ?? 100, thr = opts.scoreThreshold ?? 0.01;
@@ -123,13 +129,24 @@ export async function decodeDetections(out: DetectorOutput, opts: DecodeOptions)
     if (opts.masks !== false) {
       for (const d of kept) d.mask = instanceMask(h, b, d.l, d.cell, d.bbox, S);
     }
-    result.push(kept.map(({ label, score, bbox, mask }) => (mask ? { label, score, bbox, mask } : { label, score, bbox })));
+    result.push(
+      kept.map((
+        { label, score, bbox, mask },
+      ) => (mask ? { label, score, bbox, mask } : { label, score, bbox })),
+    );
   }
   return result;
 }
 
 /** `coef · protos[b]`, bilinearly upsampled to `S x S`, > 0 (sigmoid > 0.5) inside the box. */
-function instanceMask(h: HostOutput, b: number, l: number, cell: number, bbox: number[], S: number): Uint8Array {
+function instanceMask(
+  h: HostOutput,
+  b: number,
+  l: number,
+  cell: number,
+  bbox: number[],
+  S: number,
+): Uint8Array {
   const M = h.M, n = h.protoSize, P = n * n;
   const coef = h.coef[l].subarray(cell * M, cell * M + M);
   const logit = new Float32Array(P);

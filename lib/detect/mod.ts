@@ -14,3 +14,5 @@ export * from "./targets.ts";
 export * from "./backbone.ts";
 export * from "./model.ts";
 export * from "./decode.ts";
+export * from "./draw.ts";
+export * from "./train.ts";

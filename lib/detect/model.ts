@@ -66,6 +66,11 @@ export interface DetectorOutput {
   protos: tf.Tensor4D;
 }
 
+/** Dispose every tensor of an output. */
+export function disposeOutput(out: DetectorOutput): void {
+  tf.dispose([...out.heat, ...out.reg, ...out.coef, out.protos]);
+}
+
 /** Loss terms (scalars, kept by the caller's scope). */
 export interface DetectorLoss {
   total: tf.Scalar;
@@ -106,9 +111,13 @@ export class Detector {
     const { patchSize, imageSize, dim } = shape;
     const G = imageSize / patchSize;
     if (!Number.isInteger(G)) {
-      throw new RangeError(`patch size ${patchSize} does not divide the detector input ${imageSize}`);
+      throw new RangeError(
+        `patch size ${patchSize} does not divide the detector input ${imageSize}`,
+      );
     }
-    if (config.scales.length === 0) throw new RangeError("detector: scales must list at least one level");
+    if (config.scales.length === 0) {
+      throw new RangeError("detector: scales must list at least one level");
+    }
     this.store = new ParamStore(seed);
     this.vit = new VisionTransformer(this.store, shape, "encoder");
     const windowSize = config.windowSize > 0 ? config.windowSize : (G % 2 === 0 ? G / 2 : G);
@@ -225,6 +234,13 @@ export class Detector {
     return { heat, reg, coef, protos: protos! };
   }
 
+  /** {@link forward} inside `tf.tidy`: only the outputs survive (free them with {@link disposeOutput}). */
+  predictRaw(patches: tf.Tensor2D, batch: number): DetectorOutput {
+    return tf.tidy(() =>
+      this.forward(patches, batch) as unknown as tf.TensorContainer
+    ) as unknown as DetectorOutput;
+  }
+
   /**
    * Training loss: focal heatmap loss + L1 box terms at centres + BCE of the
    * prototype masks inside each object's box.
@@ -264,7 +280,11 @@ export class Detector {
       const bce = tf.sub(tf.softplus(logits), tf.mul(logits, target)); // BCE with logits
       mask = tf.div(tf.sum(tf.mul(bce, w)), t.numMasks) as tf.Scalar;
     }
-    const total = tf.addN([heat, tf.mul(box, weights.box), tf.mul(mask, weights.mask)]) as tf.Scalar;
+    const total = tf.addN([
+      heat,
+      tf.mul(box, weights.box),
+      tf.mul(mask, weights.mask),
+    ]) as tf.Scalar;
     return { total, heat, box, mask };
   }
 

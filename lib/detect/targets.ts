@@ -87,7 +87,10 @@ export function gaussianRadius(h: number, w: number, minOverlap = 0.7): number {
 }
 
 /** Build the targets of a batch (see {@link DetTargets}). */
-export function buildTargets(objects: readonly (readonly GtObject[])[], g: TargetGeometry): DetTargets {
+export function buildTargets(
+  objects: readonly (readonly GtObject[])[],
+  g: TargetGeometry,
+): DetTargets {
   const B = objects.length, K = g.numClasses, S = g.imageSize;
   const sizes = g.strides.map((s) => {
     if (S % s !== 0) throw new RangeError(`stride ${s} does not divide the input size ${S}`);
@@ -105,7 +108,10 @@ export function buildTargets(objects: readonly (readonly GtObject[])[], g: Targe
   const P = (S / g.protoStride) ** 2, pn = S / g.protoStride;
 
   // one centre per cell and level: the smaller object wins a shared cell
-  const owner = new Map<string, { area: number; obj: GtObject; b: number; cell: number; l: number }>();
+  const owner = new Map<
+    string,
+    { area: number; obj: GtObject; b: number; cell: number; l: number }
+  >();
   objects.forEach((list, b) => {
     for (const obj of list) {
       const [x, y, w, h] = obj.bbox;

@@ -65,7 +65,13 @@ export interface ReproResults {
   seconds: number;
 }
 
-function runArgs(run: ReproRun, seed: number, b: ReproBudget, o: ReproOptions, dir: string): string[] {
+function runArgs(
+  run: ReproRun,
+  seed: number,
+  b: ReproBudget,
+  o: ReproOptions,
+  dir: string,
+): string[] {
   const base = run.method === "mae" ? "configs/mae.yaml" : "configs/simmim.yaml";
   const args = [
     "--config",
@@ -109,7 +115,11 @@ async function countedFlops(runDir: string): Promise<number> {
   const imagesPerEpoch = loaded.info.stepsPerEpoch * loaded.config.train.batchSize;
   let flops = 0;
   for (const e of epochs) {
-    const plan = { masked: e.masked as number, thrown: e.thrown as number, visible: e.visible as number };
+    const plan = {
+      masked: e.masked as number,
+      thrown: e.thrown as number,
+      visible: e.visible as number,
+    };
     flops += imagesPerEpoch * mimTrainFlops(method, shape, plan);
     if (typeof e.saliencySeconds === "number") flops += loaded.info.images * saliencyFlops(shape);
   }
@@ -121,7 +131,9 @@ export async function runRepro(o: ReproOptions): Promise<ReproResults> {
   const t0 = performance.now();
   const budget = BUDGETS[o.budget];
   if (!budget) {
-    throw new RangeError(`--budget=${o.budget}: unknown; valid: ${Object.keys(BUDGETS).join(", ")}`);
+    throw new RangeError(
+      `--budget=${o.budget}: unknown; valid: ${Object.keys(BUDGETS).join(", ")}`,
+    );
   }
   const log = o.quiet ? () => {} : (s: string) => console.log(s);
   const runs = reproRuns(budget).filter((r) => !o.only || o.only.includes(r.id));
@@ -170,7 +182,14 @@ export async function runRepro(o: ReproOptions): Promise<ReproResults> {
         });
         attention = a.mean;
         area = a.areaFraction;
-        await writeFileAtomic(objPath, JSON.stringify({ mean: a.mean, areaFraction: a.areaFraction, images: a.perImage.length }) + "\n");
+        await writeFileAtomic(
+          objPath,
+          JSON.stringify({
+            mean: a.mean,
+            areaFraction: a.areaFraction,
+            images: a.perImage.length,
+          }) + "\n",
+        );
       } finally {
         loaded.model.dispose();
       }

@@ -39,7 +39,9 @@ function sd(xs: number[]): number {
 
 /** The seed-0 result of a run id. */
 function first(r: ReproResults, id: string): RunResult | undefined {
-  return r.runs.find((x) => x.id === id && x.seed === Math.min(...r.runs.filter((y) => y.id === id).map((y) => y.seed)));
+  return r.runs.find((x) =>
+    x.id === id && x.seed === Math.min(...r.runs.filter((y) => y.id === id).map((y) => y.seed))
+  );
 }
 
 function link(x: RunResult, dir: string): string {
@@ -57,32 +59,59 @@ export function renderTables(dir: string, r: ReproResults): string {
   lines.push(`# AMT reproduction: budget \`${b.name}\`, ${ds}`);
   lines.push("");
   lines.push(
-    `Budget \`${b.name}\`: ${b.note}. Pre-training: ${b.preset}, ${b.limit || "all"} training images, ` +
+    `Budget \`${b.name}\`: ${b.note}. Pre-training: ${b.preset}, ${
+      b.limit || "all"
+    } training images, ` +
       `MAE ${b.epochs} / SimMIM ${b.simmimEpochs} epochs, batch ${b.batchSize}, AMT warm-up ${b.warmup} ` +
       `and saliency every ${b.interval} epochs. Linear probe ${b.probeEpochs} epochs on ` +
-      `${b.probeTrain || "all"} images; fine-tuning ${b.finetuneEpochs} epochs on ${b.finetuneTrain || "all"} ` +
-      `images; top-1 on ${b.finetuneTest || "all"} (fine-tune) / ${b.probeTest || "all"} (probe) test images. ` +
-      `Backend ${r.backend}; total wall-clock ${(r.seconds / 60).toFixed(1)} min for this invocation. ` +
+      `${b.probeTrain || "all"} images; fine-tuning ${b.finetuneEpochs} epochs on ${
+        b.finetuneTrain || "all"
+      } ` +
+      `images; top-1 on ${b.finetuneTest || "all"} (fine-tune) / ${
+        b.probeTest || "all"
+      } (probe) test images. ` +
+      `Backend ${r.backend}; total wall-clock ${
+        (r.seconds / 60).toFixed(1)
+      } min for this invocation. ` +
       `The paper's numbers are ViT-B/16 pre-trained on ImageNet-1K (${paperTitle} columns); ` +
       `compare directions and gaps, not absolute values.`,
   );
   lines.push("");
   lines.push(`## Table 1: top-1 % (linear / fine-tune), ${ds}`);
   lines.push("");
-  lines.push(`| run | method | mask/throw | ours linear | ours fine-tune | paper linear (${paperTitle}) | paper fine-tune (${paperTitle}) |`);
+  lines.push(
+    `| run | method | mask/throw | ours linear | ours fine-tune | paper linear (${paperTitle}) | paper fine-tune (${paperTitle}) |`,
+  );
   lines.push("|---|---|---|---|---|---|---|");
-  for (const id of ["mae-random-75", "mae-attn-75", "mae-amt-45-40", "simmim-random-60", "simmim-attn-60", "simmim-amt-44-26"]) {
+  for (
+    const id of [
+      "mae-random-75",
+      "mae-attn-75",
+      "mae-amt-45-40",
+      "simmim-random-60",
+      "simmim-attn-60",
+      "simmim-amt-44-26",
+    ]
+  ) {
     const x = first(r, id);
     if (!x) continue;
     const p = PAPER.table1[id]?.[paperDs] ?? [null, null];
-    const label = `${x.method === "mae" ? "MAE" : "SimMIM"} ${x.strategy === "none" ? "random" : x.strategy}`;
-    lines.push(`| ${link(x, dir)} | ${label} | ${ratio(x.maskRatio, x.throwRatio)} | ${pct(x.linprobe)} | ${pct(x.finetune)} | ${num(p[0])} | ${num(p[1])} |`);
+    const label = `${x.method === "mae" ? "MAE" : "SimMIM"} ${
+      x.strategy === "none" ? "random" : x.strategy
+    }`;
+    lines.push(
+      `| ${link(x, dir)} | ${label} | ${ratio(x.maskRatio, x.throwRatio)} | ${pct(x.linprobe)} | ${
+        pct(x.finetune)
+      } | ${num(p[0])} | ${num(p[1])} |`,
+    );
   }
   lines.push("");
   const base = first(r, "simmim-random-60");
   lines.push(`## Table 2: SimMIM fine-tune top-1 % and relative pre-training cost, ${ds}`);
   lines.push("");
-  lines.push("| run | mask/throw | ours fine-tune | ours cost (wall-clock) | ours cost (counted FLOPs) | paper fine-tune (Tiny IN) | paper cost |");
+  lines.push(
+    "| run | mask/throw | ours fine-tune | ours cost (wall-clock) | ours cost (counted FLOPs) | paper fine-tune (Tiny IN) | paper cost |",
+  );
   lines.push("|---|---|---|---|---|---|---|");
   for (const id of ["simmim-random-60", "simmim-attn-60", "simmim-amt-44-26", "simmim-amt-33-50"]) {
     const x = first(r, id);
@@ -90,40 +119,78 @@ export function renderTables(dir: string, r: ReproResults): string {
     const p = PAPER.table2[id];
     const wall = base ? (x.pretrainSeconds / base.pretrainSeconds).toFixed(2) : "-";
     const fl = base ? (x.flops / base.flops).toFixed(2) : "-";
-    lines.push(`| ${link(x, dir)} | ${ratio(x.maskRatio, x.throwRatio)} | ${pct(x.finetune)} | ${wall} | ${fl} | ${num(p?.top1)} | ${p ? p.cost.toFixed(2) : "-"} |`);
+    lines.push(
+      `| ${link(x, dir)} | ${ratio(x.maskRatio, x.throwRatio)} | ${
+        pct(x.finetune)
+      } | ${wall} | ${fl} | ${num(p?.top1)} | ${p ? p.cost.toFixed(2) : "-"} |`,
+    );
   }
   lines.push("");
   lines.push(`## Table 4: MAE ablation, top-1 % (${ds})`);
   lines.push("");
-  lines.push("| run | strategy | mask/throw | ours linear | ours fine-tune | paper fine-tune (Tiny IN) |");
+  lines.push(
+    "| run | strategy | mask/throw | ours linear | ours fine-tune | paper fine-tune (Tiny IN) |",
+  );
   lines.push("|---|---|---|---|---|---|");
-  for (const id of ["mae-random-75", "mae-attn-75", "mae-random-throw-45-40", "mae-throw-low-75-10", "mae-throw-low-45-40", "mae-amt-45-40"]) {
+  for (
+    const id of [
+      "mae-random-75",
+      "mae-attn-75",
+      "mae-random-throw-45-40",
+      "mae-throw-low-75-10",
+      "mae-throw-low-45-40",
+      "mae-amt-45-40",
+    ]
+  ) {
     const x = first(r, id);
     if (!x) continue;
-    lines.push(`| ${link(x, dir)} | ${x.strategy === "none" ? "random mask" : x.strategy} | ${ratio(x.maskRatio, x.throwRatio)} | ${pct(x.linprobe)} | ${pct(x.finetune)} | ${num(PAPER.table4[id])} |`);
+    lines.push(
+      `| ${link(x, dir)} | ${x.strategy === "none" ? "random mask" : x.strategy} | ${
+        ratio(x.maskRatio, x.throwRatio)
+      } | ${pct(x.linprobe)} | ${pct(x.finetune)} | ${num(PAPER.table4[id])} |`,
+    );
   }
   lines.push("");
   const pair = ["mae-random-75", "mae-amt-45-40"].map((id) => r.runs.filter((x) => x.id === id));
   if (pair.every((p) => p.length > 0)) {
     lines.push("## Run-to-run spread (seeds)");
     lines.push("");
-    lines.push("| run | seeds | linear mean ± sd | fine-tune mean ± sd | kNN mean | pre-training min |");
+    lines.push(
+      "| run | seeds | linear mean ± sd | fine-tune mean ± sd | kNN mean | pre-training min |",
+    );
     lines.push("|---|---|---|---|---|---|");
     for (const p of pair) {
-      const lin = p.map((x) => x.linprobe ?? NaN), ft = p.map((x) => x.finetune ?? NaN), kn = p.map((x) => x.knn ?? NaN);
-      const f = (xs: number[]) => `${pct(mean(xs))} ± ${Number.isFinite(sd(xs)) ? (100 * sd(xs)).toFixed(1) : "-"}`;
-      lines.push(`| ${p[0].id} | ${p.map((x) => x.seed).join(", ")} | ${f(lin)} | ${f(ft)} | ${pct(mean(kn))} | ${(mean(p.map((x) => x.pretrainSeconds)) / 60).toFixed(1)} |`);
+      const lin = p.map((x) => x.linprobe ?? NaN),
+        ft = p.map((x) => x.finetune ?? NaN),
+        kn = p.map((x) => x.knn ?? NaN);
+      const f = (xs: number[]) =>
+        `${pct(mean(xs))} ± ${Number.isFinite(sd(xs)) ? (100 * sd(xs)).toFixed(1) : "-"}`;
+      lines.push(
+        `| ${p[0].id} | ${p.map((x) => x.seed).join(", ")} | ${f(lin)} | ${f(ft)} | ${
+          pct(mean(kn))
+        } | ${(mean(p.map((x) => x.pretrainSeconds)) / 60).toFixed(1)} |`,
+      );
     }
     lines.push("");
   }
   lines.push("## Attention on the object and cost");
   lines.push("");
-  lines.push("Share of the CLS-attention saliency that falls on the object (non-background pixels), next to the object's area (what a uniform map scores).");
+  lines.push(
+    "Share of the CLS-attention saliency that falls on the object (non-background pixels), next to the object's area (what a uniform map scores).",
+  );
   lines.push("");
-  lines.push("| run | seed | attention on object % | object area % | pre-training min | saliency share % | GFLOPs | final loss |");
+  lines.push(
+    "| run | seed | attention on object % | object area % | pre-training min | saliency share % | GFLOPs | final loss |",
+  );
   lines.push("|---|---|---|---|---|---|---|---|");
   for (const x of r.runs) {
-    lines.push(`| ${link(x, dir)} | ${x.seed} | ${pct(x.attentionOnObject)} | ${pct(x.objectArea)} | ${(x.pretrainSeconds / 60).toFixed(1)} | ${(100 * x.saliencySeconds / Math.max(x.pretrainSeconds, 1e-9)).toFixed(1)} | ${(x.flops / 1e9).toFixed(0)} | ${x.finalLoss.toFixed(4)} |`);
+    lines.push(
+      `| ${link(x, dir)} | ${x.seed} | ${pct(x.attentionOnObject)} | ${pct(x.objectArea)} | ${
+        (x.pretrainSeconds / 60).toFixed(1)
+      } | ${(100 * x.saliencySeconds / Math.max(x.pretrainSeconds, 1e-9)).toFixed(1)} | ${
+        (x.flops / 1e9).toFixed(0)
+      } | ${x.finalLoss.toFixed(4)} |`,
+    );
   }
   lines.push("");
   return lines.join("\n");
@@ -131,7 +198,24 @@ export function renderTables(dir: string, r: ReproResults): string {
 
 /** CSV with one row per run and seed. */
 export function renderCsv(r: ReproResults): string {
-  const cols = ["id", "seed", "method", "strategy", "maskRatio", "throwRatio", "linprobe", "knn", "finetune", "attentionOnObject", "objectArea", "pretrainSeconds", "saliencySeconds", "flops", "finalLoss", "runDir"] as const;
+  const cols = [
+    "id",
+    "seed",
+    "method",
+    "strategy",
+    "maskRatio",
+    "throwRatio",
+    "linprobe",
+    "knn",
+    "finetune",
+    "attentionOnObject",
+    "objectArea",
+    "pretrainSeconds",
+    "saliencySeconds",
+    "flops",
+    "finalLoss",
+    "runDir",
+  ] as const;
   const rows = r.runs.map((x) => cols.map((c) => String(x[c] ?? "")).join(","));
   return [cols.join(","), ...rows].join("\n") + "\n";
 }
@@ -151,8 +235,14 @@ export async function writeReproFigures(dir: string, r: ReproResults): Promise<v
       yLabel: "top-1 %",
       groups: seed0.map((x) => x.id),
       series: [
-        { name: "linear probe", values: seed0.map((x) => (x.linprobe === null ? null : 100 * x.linprobe)) },
-        { name: "fine-tune", values: seed0.map((x) => (x.finetune === null ? null : 100 * x.finetune)) },
+        {
+          name: "linear probe",
+          values: seed0.map((x) => (x.linprobe === null ? null : 100 * x.linprobe)),
+        },
+        {
+          name: "fine-tune",
+          values: seed0.map((x) => (x.finetune === null ? null : 100 * x.finetune)),
+        },
       ],
     }),
     `${dir}/accuracy.png`,
@@ -180,7 +270,11 @@ export async function writeReproFigures(dir: string, r: ReproResults): Promise<v
   const series = [];
   for (const x of seed0) {
     const steps = (await readMetrics(`${x.runDir}/metrics.jsonl`)).filter((m) => m.type === "step");
-    series.push({ name: x.id, x: steps.map((m) => m.step as number), y: steps.map((m) => m.loss as number) });
+    series.push({
+      name: x.id,
+      x: steps.map((m) => m.step as number),
+      y: steps.map((m) => m.loss as number),
+    });
   }
   await svgToPng(
     await lineChart({ title: "pre-training loss", xLabel: "step", yLabel: "loss", series }),

@@ -22,6 +22,7 @@ import {
   svgToPng,
 } from "../viz/mod.ts";
 import { readMetrics } from "./metrics.ts";
+import { writeCurveFigures, writeImageFigures } from "./run_plots.ts";
 
 /** Plot the step losses of a run folder to `plots/loss.png`. */
 export async function writeLossCurve(runDir: string): Promise<void> {
@@ -146,7 +147,7 @@ export async function reconstructionRows(opts: {
   return { rows, plan };
 }
 
-/** Write the loss curve and this epoch's reconstruction grid. */
+/** Write the run's curves and this epoch's image figures (see `run_plots.ts`). */
 export async function writeRunFigures(opts: {
   runDir: string;
   model: MimModel;
@@ -156,25 +157,6 @@ export async function writeRunFigures(opts: {
   imageSize: number;
   epoch: number;
 }): Promise<void> {
-  await writeLossCurve(opts.runDir);
-  const count = opts.config.run.vizImages;
-  if (count <= 0) return;
-  const { rows } = await reconstructionRows({
-    model: opts.model,
-    dataset: opts.dataset,
-    planner: opts.planner,
-    imageSize: opts.imageSize,
-    count,
-    seed: opts.config.run.seed,
-    epoch: opts.epoch,
-  });
-  const scale = Math.max(1, Math.floor(96 / opts.imageSize));
-  const grid = {
-    colLabels: ["original", "mask plan", "encoder input", "reconstruction"],
-    title: `epoch ${opts.epoch + 1}: ${opts.planner.phase(opts.epoch)} masking`,
-    scale,
-  };
-  const name = `reconstruction_epoch${String(opts.epoch + 1).padStart(2, "0")}.png`;
-  await imageGridPng(`${opts.runDir}/plots/${name}`, rows, grid);
-  await Deno.copyFile(`${opts.runDir}/plots/${name}`, `${opts.runDir}/plots/reconstruction.png`);
+  await writeCurveFigures(opts.runDir);
+  await writeImageFigures({ ...opts, epochCopy: true });
 }

@@ -13,3 +13,4 @@ export * from "./factory.ts";
 export * from "./figures.ts";
 export * from "./pretrain.ts";
 export * from "./load_run.ts";
+export * from "./run_plots.ts";

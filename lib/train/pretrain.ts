@@ -136,7 +136,7 @@ export function restoreState(
             `the checkpoint comes from another model/config. Use the same model.* keys or another run.dir.`,
         );
       }
-      v!.assign(tf.tensor(a.data as Float32Array, a.shape));
+      tf.tidy(() => v!.assign(tf.tensor(a.data as Float32Array, a.shape)));
     }
   }
   if (planner?.loadState) {
@@ -337,15 +337,27 @@ export async function pretrain(
         await writeFileAtomic(
           `${runDir}/diagnostic.json`,
           JSON.stringify(
-            { loss: String(loss), step: p.step, epoch: p.epoch, lr: p.lr, nonFiniteParams: nonFinite },
+            {
+              loss: String(loss),
+              step: p.step,
+              epoch: p.epoch,
+              lr: p.lr,
+              nonFiniteParams: nonFinite,
+            },
             null,
             2,
           ) + "\n",
         );
         throw new Error(
-          `loss is ${loss} at step ${p.step} (epoch ${p.epoch + 1}, lr ${p.lr.toExponential(2)}); ` +
+          `loss is ${loss} at step ${p.step} (epoch ${p.epoch + 1}, lr ${
+            p.lr.toExponential(2)
+          }); ` +
             `stopping. ${nonFinite.length} parameter tensor(s) are non-finite now` +
-            `${nonFinite.length ? ` (${nonFinite.slice(0, 3).join(", ")}${nonFinite.length > 3 ? ", ..." : ""})` : ""}; ` +
+            `${
+              nonFinite.length
+                ? ` (${nonFinite.slice(0, 3).join(", ")}${nonFinite.length > 3 ? ", ..." : ""})`
+                : ""
+            }; ` +
             `details in ${runDir}/diagnostic.json. The last good checkpoint is kept in ${ckptPath}. ` +
             `Lower train.baseLr or set train.clipGrad (e.g. 1.0) and resume.`,
         );
@@ -389,16 +401,16 @@ export async function pretrain(
     await flush(counts); // never checkpoint past a non-finite loss
     try {
       await saveCheckpoint(
-      ckptPath,
-      gatherState(model, opt, planner, {
-        globalStep,
-        optimizerStep: opt.step,
-        epoch,
-        stepsPerEpoch,
-        seed: config.run.seed,
-        method: config.mim.method,
-        planner: planner.name,
-      }),
+        ckptPath,
+        gatherState(model, opt, planner, {
+          globalStep,
+          optimizerStep: opt.step,
+          epoch,
+          stepsPerEpoch,
+          seed: config.run.seed,
+          method: config.mim.method,
+          planner: planner.name,
+        }),
       );
     } catch (e) {
       throw new Error(

@@ -58,7 +58,9 @@ export class ParamStore {
         break;
       }
     }
-    const variable = tf.variable(tf.tensor(values, shape, "float32"), true);
+    const initial = tf.tensor(values, shape, "float32");
+    const variable = tf.variable(initial, true);
+    initial.dispose(); // the variable keeps its own reference to the data
     this.params.set(name, { name, variable, decay });
     return variable;
   }

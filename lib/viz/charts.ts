@@ -268,7 +268,12 @@ export function lineChart(opts: LineChartOptions): Promise<string> {
     legend,
   };
   const layers: unknown[] = [{
-    mark: { type: "line", strokeWidth: 2, clip: true, point: markers ? { size: 30 } : false },
+    mark: {
+      type: "line",
+      strokeWidth: 2,
+      clip: opts.yDomain !== undefined,
+      point: markers ? { size: 30 } : false,
+    },
     encoding: {
       x: {
         field: "x",

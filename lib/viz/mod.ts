@@ -77,13 +77,4 @@ export {
   lrCurveChart,
   phaseChanges,
 } from "./run_charts.ts";
-export {
-  type AllRunFiguresOptions,
-  EVAL_FOLDERS,
-  type ImageFigureOptions,
-  type RunFiguresResult,
-  writeAllRunFigures,
-  writeCurveFigures,
-  writeImageFigures,
-} from "./run_plots.ts";
 export { type PlanProbabilities, planProbabilities } from "./plan_stats.ts";

@@ -25,14 +25,14 @@ import { type Dataset, limitDataset, openDataset } from "../data/mod.ts";
 import type { Raster } from "../data/types.ts";
 import type { MaskPlanner } from "../mim/plan.ts";
 import type { MimModel } from "../mim/types.ts";
-import { loadCheckpoint } from "../train/checkpoint.ts";
-import { buildPlanner } from "../train/factory.ts";
-import { reconstructionRows } from "../train/figures.ts";
-import { loadRun } from "../train/load_run.ts";
-import { readMetrics } from "../train/metrics.ts";
-import { overlay } from "./colormap.ts";
-import { imageGridPng, PLAN_LEGEND } from "./grid.ts";
-import { svgToPng } from "./png.ts";
+import { loadCheckpoint } from "./checkpoint.ts";
+import { buildPlanner } from "./factory.ts";
+import { reconstructionRows } from "./figures.ts";
+import { loadRun } from "./load_run.ts";
+import { readMetrics } from "./metrics.ts";
+import { overlay } from "../viz/colormap.ts";
+import { imageGridPng, PLAN_LEGEND } from "../viz/grid.ts";
+import { svgToPng } from "../viz/png.ts";
 import {
   type AccuracyCurve,
   accuracyCurveChart,
@@ -41,7 +41,7 @@ import {
   type LogRecord,
   lossCurveChart,
   lrCurveChart,
-} from "./run_charts.ts";
+} from "../viz/run_charts.ts";
 
 /** Evaluation sub-folders of a run whose `metrics.jsonl` hold accuracy per epoch. */
 export const EVAL_FOLDERS: readonly { dir: string; name: string }[] = Object.freeze([
