@@ -7,7 +7,6 @@
  */
 
 import type { Raster } from "../data/types.ts";
-import type { MaskPlan } from "../mim/plan.ts";
 
 function checkMap(map: Raster, unit: number, what: string): void {
   if (!Number.isInteger(unit) || unit < 1) {

@@ -153,13 +153,13 @@ export interface KnnMonitorOptions {
   k?: number;
   /** Temperature (default 0.07). */
   T?: number;
-  /** First N labelled training images (default 5000; 0 = all). */
+  /** First N labelled training images (default 2000; 0 = all). */
   trainLimit?: number;
-  /** First N test images (default 1000; 0 = all). */
+  /** First N test images (default 500; 0 = all). */
   testLimit?: number;
   /** Model input side (the run's model image size). */
   imageSize: number;
-  /** Images per forward pass (default 256). */
+  /** Images per forward pass (default 128). */
   batchSize?: number;
 }
 
@@ -194,8 +194,8 @@ export function makeKnnMonitor(
   let sets: Promise<{ train: Dataset; test: Dataset }> | null = null;
   const open = () =>
     sets ??= (async () => ({
-      train: await openEvalSplit(data, splits.train, opts.trainLimit ?? 5000),
-      test: await openEvalSplit(data, splits.test, opts.testLimit ?? 1000),
+      train: await openEvalSplit(data, splits.train, opts.trainLimit ?? 2000),
+      test: await openEvalSplit(data, splits.test, opts.testLimit ?? 500),
     }))();
   return {
     every: opts.every,
@@ -206,7 +206,7 @@ export function makeKnnMonitor(
     async measure(encoder: VisionTransformer) {
       const t0 = performance.now();
       const { train, test } = await open();
-      const fo = { imageSize: opts.imageSize, batchSize: opts.batchSize ?? 256 };
+      const fo = { imageSize: opts.imageSize, batchSize: opts.batchSize ?? 128 };
       const a = await extractFeatures(encoder, train, fo);
       const b = await extractFeatures(encoder, test, fo);
       const knnTop1 = await knnAccuracy(a.features, a.labels, b.features, b.labels, {

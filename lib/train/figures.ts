@@ -1,6 +1,6 @@
 /**
- * Run figures: the loss curve and a reconstruction grid
- * (original | mask plan | encoder input | reconstruction).
+ * Reconstruction rows for run figures (original | mask plan | encoder input |
+ * reconstruction), and the per-epoch figure hook of the trainer.
  *
  * @module
  */
@@ -12,34 +12,8 @@ import type { MaskPlan, MaskPlanner } from "../mim/plan.ts";
 import type { MimModel } from "../mim/types.ts";
 import { makeRng } from "../util/rng.ts";
 import { patchify } from "../vit/patch.ts";
-import {
-  imageGridPng,
-  lineChart,
-  maskedImage,
-  pasteReconstruction,
-  planForImage,
-  planImage,
-  svgToPng,
-} from "../viz/mod.ts";
-import { readMetrics } from "./metrics.ts";
+import { maskedImage, pasteReconstruction, planForImage, planImage } from "../viz/mod.ts";
 import { writeCurveFigures, writeImageFigures } from "./run_plots.ts";
-
-/** Plot the step losses of a run folder to `plots/loss.png`. */
-export async function writeLossCurve(runDir: string): Promise<void> {
-  const records = (await readMetrics(`${runDir}/metrics.jsonl`)).filter((r) => r.type === "step");
-  if (records.length === 0) return;
-  const svg = lineChart({
-    title: "pre-training loss",
-    xLabel: "step",
-    yLabel: "loss",
-    series: [{
-      name: "loss",
-      x: records.map((r) => r.step as number),
-      y: records.map((r) => r.loss as number),
-    }],
-  });
-  await svgToPng(svg, `${runDir}/plots/loss.png`);
-}
 
 /**
  * Undo per-patch target normalisation using the true patches' statistics, then
