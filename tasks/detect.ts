@@ -436,15 +436,22 @@ async function main(): Promise<void> {
   for (const { name, r, spec } of rows) {
     const run = relative(dir, r.runDir);
     const bb = runDirs[name] ? `[${runDirs[name]}](${relative(dir, runDirs[name]!)})` : "—";
-    md +=
-      `| ${spec.label} | ${formatAp(r.box.AP)} | ${formatAp(r.box.AP50)} | ${
-        formatAp(r.box.AP75)
-      } | ` +
-      `${formatAp(r.mask.AP)} | ${formatAp(r.mask.AP50)} | ${formatAp(r.mask.AP75)} | ` +
-      `${formatAp(r.box.APs)} / ${formatAp(r.box.APm)} | ${spec.paper.coco[0]} / ${
-        spec.paper.coco[1]
-      } | ` +
-      `${spec.paper.lvis[0]} / ${spec.paper.lvis[1]} | [${run}](${run}/results.json) | ${bb} |\n`;
+    const f1 = (v: number) => v.toFixed(1);
+    const cells = [
+      spec.label,
+      formatAp(r.box.AP),
+      formatAp(r.box.AP50),
+      formatAp(r.box.AP75),
+      formatAp(r.mask.AP),
+      formatAp(r.mask.AP50),
+      formatAp(r.mask.AP75),
+      `${formatAp(r.box.APs)} / ${formatAp(r.box.APm)}`,
+      `${f1(spec.paper.coco[0])} / ${f1(spec.paper.coco[1])}`,
+      `${f1(spec.paper.lvis[0])} / ${f1(spec.paper.lvis[1])}`,
+      `[${run}](${run}/results.json)`,
+      bb,
+    ];
+    md += `| ${cells.join(" | ")} |\n`;
   }
   md += `\nAP is averaged over IoU 0.50:0.95 and the categories with ground truth; APl is n/a ` +
     `because no scene object exceeds 96² px. Figures: [figures/ap.png](figures/ap.png), ` +
@@ -501,7 +508,8 @@ async function main(): Promise<void> {
   await Deno.mkdir(`${dir}/figures`, { recursive: true });
   const v = (x: number) => (x < 0 ? null : 100 * x);
   const svg = await barChart({
-    title: `Box / mask AP on held-out scenes (budget ${b.name}) vs the paper's COCO numbers`,
+    title: `Table 3: ours (scenes, ${b.name}) vs paper (COCO)`,
+    yFormat: ".1f",
     yLabel: "AP (%)",
     groups: rows.map(({ spec }) => spec.label),
     series: [

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { tf } from "./_tf.ts";
 import {
   assignLevel,
+  buildDetector,
   buildTargets,
   decodeDetections,
   Detector,
@@ -17,6 +18,9 @@ import {
   writeCocoScenes,
 } from "../lib/detect/mod.ts";
 import { conv3x3Op, Deconv2x2 } from "../lib/detect/_layers.ts";
+import { resolveConfig } from "../lib/config/mod.ts";
+import { loadRun } from "../lib/train/load_run.ts";
+import { pretrain } from "../lib/train/pretrain.ts";
 import { ParamStore } from "../lib/vit/params.ts";
 import { resolveShape, VisionTransformer } from "../lib/vit/vit.ts";
 
@@ -307,6 +311,56 @@ Deno.test("fineTuneDetector() trains, evaluates, writes its run folder and skips
     }
     const again = await fineTuneDetector(opts);
     assert.deepEqual(again.box, r.box);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("buildDetector() loads a pre-training run's encoder at a larger input", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "detect_build_test_" });
+  try {
+    const { config } = resolveConfig({
+      argv: [
+        "--data.name=synthetic",
+        "--data.limit=32",
+        "--data.imageSize=16",
+        "--model.preset=vit-micro-28",
+        "--model.patchSize=4",
+        "--model.dim=16",
+        "--model.depth=1",
+        "--model.heads=2",
+        "--model.decoderDim=8",
+        "--model.decoderDepth=1",
+        "--model.decoderHeads=2",
+        "--train.batchSize=16",
+        "--train.epochs=1",
+        "--train.ckptEvery=0",
+        "--run.backend=cpu",
+        `--run.dir=${dir}/pre`,
+      ],
+    });
+    await pretrain(config, { quiet: true, figures: false });
+    const run = await loadRun(`${dir}/pre`);
+    const { det, mean } = await buildDetector({ kind: "run", runDir: `${dir}/pre` }, 32, 3, 5, {
+      width: 8,
+      protos: 4,
+    }, 0);
+    assert.equal(det.shape.imageSize, 32);
+    assert.equal(det.vit.gridSize, 8);
+    assert.deepEqual(mean, run.info.mean);
+    let n = 0;
+    for (const [name, p] of run.model.store.params) {
+      if (!name.startsWith("encoder.")) continue;
+      assert.ok(maxAbsDiff(p.variable, det.store.params.get(name)!.variable) === 0, name);
+      n++;
+    }
+    assert.ok(n > 10);
+    await assert.rejects(
+      () => buildDetector({ kind: "run", runDir: `${dir}/pre` }, 30, 3, 5, {}, 0),
+      /not a multiple of the patch size 4/,
+    );
+    run.model.dispose();
+    det.dispose();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -63,6 +63,8 @@ export interface ReproResults {
   runs: RunResult[];
   backend: string;
   seconds: number;
+  /** True while runs are still missing (tables written after each run). */
+  partial: boolean;
 }
 
 function runArgs(
@@ -212,7 +214,21 @@ export async function runRepro(o: ReproOptions): Promise<ReproResults> {
       attentionOnObject: attention,
       objectArea: area,
     });
+    // tables so far, so an interrupted (or still running) repro already shows its numbers
+    await writeOutputs(o, budget, results, (performance.now() - t0) / 1000, i + 1 < todo.length);
   }
+  const out = await writeOutputs(o, budget, results, (performance.now() - t0) / 1000, false);
+  log(`\nrepro done: ${o.dir}/tables.md`);
+  return out;
+}
+
+async function writeOutputs(
+  o: ReproOptions,
+  budget: ReproBudget,
+  results: RunResult[],
+  seconds: number,
+  partial: boolean,
+): Promise<ReproResults> {
   let backend = o.backend;
   try {
     const info = JSON.parse(await Deno.readTextFile(`${results[0].runDir}/run.json`));
@@ -225,11 +241,11 @@ export async function runRepro(o: ReproOptions): Promise<ReproResults> {
     data: o.data,
     runs: results,
     backend,
-    seconds: (performance.now() - t0) / 1000,
+    seconds,
+    partial,
   };
   await writeFileAtomic(`${o.dir}/results.json`, JSON.stringify(out, null, 2) + "\n");
   await writeTables(o.dir, out);
   await writeReproFigures(o.dir, out);
-  log(`\nrepro done: ${o.dir}/tables.md`);
   return out;
 }

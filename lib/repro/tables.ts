@@ -58,6 +58,10 @@ export function renderTables(dir: string, r: ReproResults): string {
   const b = r.budget;
   lines.push(`# AMT reproduction: budget \`${b.name}\`, ${ds}`);
   lines.push("");
+  if (r.partial) {
+    lines.push(`**Partial:** ${r.runs.length} run(s) finished so far; re-run the same command to continue.`);
+    lines.push("");
+  }
   lines.push(
     `Budget \`${b.name}\`: ${b.note}. Pre-training: ${b.preset}, ${
       b.limit || "all"
