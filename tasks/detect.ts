@@ -229,7 +229,7 @@ async function predictionFigure(
   });
   await imageGridPng(path, rows, {
     colLabels: ["ground truth", ...names.map((nm) => BACKBONES[nm].label)],
-    title: "held-out scenes: detections with score >= 0.3 (masks tinted by class)",
+    title: "held-out scenes: best 8 detections with score >= 0.2 (masks tinted by class)",
   });
 }
 

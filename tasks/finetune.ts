@@ -49,16 +49,16 @@ const USAGE =
   --out=DIR              evaluation folder (default RUN_DIR/finetune or RUN_DIR/finetune-random)
   --force                recompute even when result.json exists for this checkpoint
   --epochs=N             default 3
-  --lr=X                 base lr; peak lr = X * batchSize / 256 (default 1e-3)
-  --batchSize=N          default 64
+  --lr=X                 base lr; peak lr = X * batchSize / 256 (default 2e-2)
+  --batchSize=N          default 32
   --warmupEpochs=X       default epochs / 5 (at most 5)
   --layerDecay=X         default 0.75 (MAE) / 0.65 (SimMIM); 1 = off
   --labelSmoothing=X     default 0.1
   --dropPath=X           default 0.1
   --weightDecay=X        default 0.05
-  --cropScale=a,b        RandomResizedCrop area range (default 0.08,1)
+  --cropScale=a,b        RandomResizedCrop area range (default 0.2,1)
   --limit=N              first N labelled training images (default 2048; 0 = all)
-  --testLimit=N          first N test images (default 2000; 0 = all)
+  --testLimit=N          first N test images (default 1000; 0 = all)
   --seed=N               data order, crops, drop-path, head init (default 0)`;
 
 if (import.meta.main) {
@@ -84,15 +84,15 @@ if (import.meta.main) {
       force: boolFlag(x, "force", false),
       epochs: intFlag(x, "epochs", 3, 1),
       baseLr: numFlag(x, "lr", undefined),
-      batchSize: intFlag(x, "batchSize", 64, 1),
+      batchSize: intFlag(x, "batchSize", 32, 1),
       warmupEpochs: numFlag(x, "warmupEpochs", undefined, 0, true),
       layerDecay: numFlag(x, "layerDecay", undefined),
       labelSmoothing: numFlag(x, "labelSmoothing", undefined, 0, true),
       dropPath: numFlag(x, "dropPath", undefined, 0, true),
       weightDecay: numFlag(x, "weightDecay", undefined, 0, true),
-      cropScale: x.cropScale ? pairFlag(x, "cropScale", [0.08, 1]) : undefined,
+      cropScale: x.cropScale ? pairFlag(x, "cropScale", [0.2, 1]) : undefined,
       limit: intFlag(x, "limit", 2048),
-      testLimit: intFlag(x, "testLimit", 2000),
+      testLimit: intFlag(x, "testLimit", 1000),
       seed: intFlag(x, "seed", 0),
       backend: args.config.run.backend,
       threads: args.config.run.threads,

@@ -12,14 +12,13 @@ import { applyCrop } from "../data/augment.ts";
 import type { Dataset } from "../data/types.ts";
 import type { MaskPlan, MaskPlanner, PlanContext } from "../mim/plan.ts";
 import type { MimModel } from "../mim/types.ts";
-import { imageGridPng, overlay, PLAN_LEGEND, planForImage, planImage } from "../viz/mod.ts";
+import { imageGridPng, overlay, PLAN_LEGEND } from "../viz/mod.ts";
+import { reconstructionRows } from "../mim/reconstruct.ts";
 import { type Counting, sampleMaskPlans, type Strategy } from "./sampler.ts";
 import { computeSaliency, SaliencyStore } from "./saliency.ts";
 import { amtPhase, isSaliencyUpdate } from "./schedule.ts";
 import { batchPatchWeights } from "./weights.ts";
 import { expandUnitPlan } from "../mim/plan.ts";
-import { denormalize, loadBatch } from "../data/mod.ts";
-import { makeRng } from "../util/rng.ts";
 
 /** AMT planner settings. */
 export interface AmtPlannerOptions {
@@ -109,43 +108,30 @@ export class AmtPlanner implements MaskPlanner {
   }
 
   /** image | saliency overlay | mask plan, for a fixed set of images. */
+  /**
+   * `plots/saliency_epochNN.png` for the first `vizImages` images: image |
+   * saliency overlay | the mask plan it yields (masked / thrown / visible) |
+   * the model's reconstruction under that plan.
+   */
   async writeFigure(epoch: number): Promise<void> {
     const S = this.imageSize;
-    const n = Math.min(this.options.vizImages, this.dataset.length);
-    const indices = Int32Array.from({ length: n }, (_, i) => i);
-    const batch = await loadBatch(this.dataset, indices, {
+    const { rows } = await reconstructionRows({
+      model: this.model,
+      dataset: this.dataset,
+      planner: this,
       imageSize: S,
-      augment: false,
-      rng: makeRng(0, "viz"),
+      count: this.options.vizImages,
+      seed: this.options.seed,
+      epoch: epoch + 1, // the plan of the next (AMT) epoch
     });
-    const pixels = denormalize(batch.images, this.dataset.mean, this.dataset.std);
-    const L = this.model.encoder.numPatches;
-    const plan = this.plan(n, L, {
-      epoch: epoch + 1,
-      step: 0,
-      rng: makeRng(this.options.seed, "viz-mask"),
-      indices: batch.indices,
-      boxes: batch.boxes,
-      imageSize: S,
-      patchSize: this.model.encoder.shape.patchSize,
-    });
-    const C = this.dataset.channels;
-    const rows = Array.from(indices, (index, b) => {
-      const image = {
-        data: pixels.subarray(b * S * S * C, (b + 1) * S * S * C),
-        height: S,
-        width: S,
-        channels: C,
-      };
-      return [
-        image,
-        overlay(image, this.store.imageMap(index, S), 0.6),
-        planImage(image, planForImage(plan, b), this.model.encoder.shape.patchSize),
-      ];
-    });
+    // reconstructionRows gives [image, plan, encoder input, reconstruction]
+    const grid = rows.map((
+      r,
+      i,
+    ) => [r[0], overlay(r[0], this.store.imageMap(i, S), 0.6), r[1], r[3]]);
     const name = `saliency_epoch${String(epoch + 1).padStart(2, "0")}.png`;
-    await imageGridPng(`${this.runDir}/plots/${name}`, rows, {
-      colLabels: ["image", "saliency", "plan"],
+    await imageGridPng(`${this.runDir}/plots/${name}`, grid, {
+      colLabels: ["image", "saliency", "plan", "reconstruction"],
       legend: PLAN_LEGEND,
       title: `saliency after epoch ${
         epoch + 1

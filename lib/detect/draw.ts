@@ -38,8 +38,10 @@ export interface DrawOptions {
   scale?: number;
   /** Mask tint weight (default 0.45). */
   alpha?: number;
-  /** Draw only detections scoring at least this (default 0.3). */
+  /** Draw only detections scoring at least this (default 0.2). */
   minScore?: number;
+  /** Draw at most this many, best first (default 8). */
+  maxDets?: number;
 }
 
 /**
@@ -51,7 +53,7 @@ export function drawDetections(
   dets: readonly Drawable[],
   opts: DrawOptions = {},
 ): Raster {
-  const k = opts.scale ?? 4, alpha = opts.alpha ?? 0.45, minScore = opts.minScore ?? 0.3;
+  const k = opts.scale ?? 4, alpha = opts.alpha ?? 0.45, minScore = opts.minScore ?? 0.2;
   const { height: H, width: W, channels: C, data } = image;
   const h = H * k, w = W * k;
   const out = new Float32Array(h * w * 3);
@@ -62,7 +64,9 @@ export function drawDetections(
       for (let c = 0; c < 3; c++) out[(y * w + x) * 3 + c] = data[s + Math.min(c, C - 1)] * norm;
     }
   }
-  const shown = dets.filter((d) => (d.score ?? 1) >= minScore);
+  const shown = dets.filter((d) => (d.score ?? 1) >= minScore)
+    .sort((a, b) => (b.score ?? 1) - (a.score ?? 1))
+    .slice(0, opts.maxDets ?? 8);
   // masks first, then all boxes on top
   for (const d of shown) {
     if (!d.mask) continue;

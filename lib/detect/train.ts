@@ -541,7 +541,7 @@ async function writeDetectorFigures(
   });
   await imageGridPng(`${runDir}/plots/predictions.png`, rows, {
     colLabels: ["ground truth", "prediction"],
-    title: `${label}: detections with score >= 0.3`,
+    title: `${label}: best 8 detections with score >= 0.2`,
   });
   const records = (await Deno.readTextFile(`${runDir}/metrics.jsonl`)).trim().split("\n").map((l) =>
     JSON.parse(l)

@@ -139,7 +139,7 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
     const metricsPath = await resetMetrics(outDir);
     const layerDecay = opts.layerDecay ?? LAYER_DECAY[config.mim.method] ?? 0.75;
     const epochs = opts.epochs ?? 3;
-    const batchSize = opts.batchSize ?? 64;
+    const batchSize = opts.batchSize ?? 32;
     const total = epochs * Math.floor(train.length / batchSize);
     log(
       `finetune (${init}) ${

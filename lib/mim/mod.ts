@@ -9,3 +9,4 @@ export * from "./types.ts";
 export * from "./mae.ts";
 export * from "./simmim.ts";
 export * from "./flops.ts";
+export * from "./reconstruct.ts";

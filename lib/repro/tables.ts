@@ -59,7 +59,9 @@ export function renderTables(dir: string, r: ReproResults): string {
   lines.push(`# AMT reproduction: budget \`${b.name}\`, ${ds}`);
   lines.push("");
   if (r.partial) {
-    lines.push(`**Partial:** ${r.runs.length} run(s) finished so far; re-run the same command to continue.`);
+    lines.push(
+      `**Partial:** ${r.runs.length} run(s) finished so far; re-run the same command to continue.`,
+    );
     lines.push("");
   }
   lines.push(

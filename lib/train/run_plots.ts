@@ -27,7 +27,7 @@ import type { MaskPlanner } from "../mim/plan.ts";
 import type { MimModel } from "../mim/types.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
 import { buildPlanner } from "./factory.ts";
-import { reconstructionRows } from "./figures.ts";
+import { reconstructionRows } from "../mim/reconstruct.ts";
 import { loadRun } from "./load_run.ts";
 import { readMetrics } from "./metrics.ts";
 import { overlay } from "../viz/colormap.ts";
