@@ -40,6 +40,8 @@ export interface ReproBudget {
   finetuneEpochs: number;
   finetuneTrain: number;
   finetuneTest: number;
+  /** Fine-tuning base lr (peak lr = baseLr * batch / 256). */
+  finetuneBaseLr: number;
   /** Seeds for the MAE random vs AMT pair (run-to-run spread). */
   pairSeeds: number[];
   /** Images for the attention-on-object measure. */
@@ -65,6 +67,7 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
     finetuneEpochs: 1,
     finetuneTrain: 256,
     finetuneTest: 256,
+    finetuneBaseLr: 4e-3,
     pairSeeds: [0],
     objectImages: 64,
     note: "plumbing check only: the numbers mean nothing",
@@ -81,9 +84,10 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
     probeEpochs: 20,
     probeTrain: 10000,
     probeTest: 2000,
-    finetuneEpochs: 2,
+    finetuneEpochs: 3,
     finetuneTrain: 2048,
     finetuneTest: 1000,
+    finetuneBaseLr: 4e-3,
     pairSeeds: [0, 1],
     objectImages: 512,
     note: "ViT-Micro (dim 96, depth 4, decoder 64x1) on 4,096 Fashion-MNIST images for 8 " +
@@ -105,6 +109,7 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
     finetuneEpochs: 100,
     finetuneTrain: 0,
     finetuneTest: 0,
+    finetuneBaseLr: 1e-3,
     pairSeeds: [0, 1],
     objectImages: 2000,
     note: "the paper's schedule (MAE 400 epochs, SimMIM 200, saliency every 40) on the whole " +

@@ -166,6 +166,7 @@ export async function runRepro(o: ReproOptions): Promise<ReproResults> {
       epochs: budget.finetuneEpochs,
       limit: budget.finetuneTrain,
       testLimit: budget.finetuneTest,
+      baseLr: budget.finetuneBaseLr,
     });
     let attention: number | null = null, area: number | null = null;
     const objPath = `${runDir}/eval/attention_on_object.json`;
