@@ -73,7 +73,7 @@ export function renderTables(dir: string, r: ReproResults): string {
       `${b.probeTrain || "all"} images; fine-tuning ${b.finetuneEpochs} epochs on ${
         b.finetuneTrain || "all"
       } ` +
-      `images; top-1 on ${b.finetuneTest || "all"} (fine-tune) / ${
+      `images (base lr ${b.finetuneBaseLr}); top-1 on ${b.finetuneTest || "all"} (fine-tune) / ${
         b.probeTest || "all"
       } (probe) test images. ` +
       `Backend ${r.backend}; total wall-clock ${
