@@ -42,8 +42,20 @@ async function exists(p: string): Promise<boolean> {
 
 Deno.test("pretrain() writes a complete run folder with a falling loss", async () => {
   const dir = await Deno.makeTempDir();
-  const { config } = resolveConfig({ argv: tinyArgs(dir, ["--train.epochs=4"]) });
+  const { config } = resolveConfig({
+    argv: tinyArgs(dir, ["--train.epochs=4", "--eval.knnEvery=2"]),
+  });
   const r = await pretrain(config, { quiet: true });
+  const epochs = (await readMetrics(`${dir}/metrics.jsonl`)).filter((m) => m.type === "epoch");
+  assert.deepEqual(epochs.map((e) => typeof e.knnTop1), [
+    "undefined",
+    "number",
+    "undefined",
+    "number",
+  ]);
+  const share = epochs[1].attnOnObject as number;
+  assert.ok(share > 0 && share < 1, `attention on object ${share}`);
+  assert.ok(await exists(`${dir}/plots/knn.png`));
   assert.equal(r.steps, 16);
   for (
     const f of [

@@ -91,6 +91,7 @@ function runArgs(
     `--run.threads=${o.threads}`,
     `--run.name=${run.id}`,
     `--train.logEvery=20`,
+    "--eval.knnEvery=0", // evaluated after pre-training instead
   ];
   if (run.strategy === "none") {
     args.push(`--mim.maskRatio=${run.maskRatio}`, "--amt.strategy=none");

@@ -30,6 +30,8 @@ import { appendMetrics, type MetricRecord, readMetrics, truncateMetrics } from "
 import { formatDuration, Progress } from "./progress.ts";
 import { lrAt, peakLr } from "./schedule.ts";
 import { buildModel, buildPlanner, modelImageSize } from "./factory.ts";
+import { makeKnnMonitor } from "../eval/knn.ts";
+import { attentionOnObject } from "../eval/attention.ts";
 import { writeRunFigures } from "./figures.ts";
 
 /** Options of {@link pretrain} besides the config. */
@@ -234,6 +236,10 @@ export async function pretrain(
     clipGrad: train.clipGrad,
   });
   const planner = buildPlanner(config, { model, dataset: ds, imageSize, runDir, log });
+  // kNN accuracy and attention on the object over pre-training (eval.knnEvery epochs)
+  const monitor = config.eval.knnEvery > 0 && !options.dataset
+    ? makeKnnMonitor(config.data, { every: config.eval.knnEvery, k: config.eval.knnK, imageSize })
+    : null;
   const lr = peakLr(train.baseLr, train.batchSize);
 
   let globalStep = 0;
@@ -510,7 +516,20 @@ export async function pretrain(
       }
       progress.finish();
       const epochDone = globalStep % stepsPerEpoch === 0;
-      const extra = epochDone ? (await planner.afterEpoch?.(epoch)) ?? {} : {};
+      const extra: Record<string, number | string> = epochDone
+        ? { ...(await planner.afterEpoch?.(epoch)) }
+        : {};
+      if (epochDone && monitor?.due(epoch + 1, train.epochs)) {
+        Object.assign(extra, await monitor.measure(model.encoder));
+        const object = await attentionOnObject(model.encoder, ds, { imageSize, limit: 256 });
+        extra.attnOnObject = object.mean;
+        extra.objectArea = object.areaFraction;
+        log(
+          `  kNN top-1 ${(100 * (extra.knnTop1 as number)).toFixed(1)}%, attention on object ${
+            (100 * object.mean).toFixed(1)
+          }% (object area ${(100 * object.areaFraction).toFixed(1)}%)`,
+        );
+      }
       const seconds = (performance.now() - epochStart) / 1000;
       await appendMetrics(metricsPath, [{
         type: "epoch",
@@ -550,6 +569,7 @@ export async function pretrain(
     progress.finish();
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
     pending.forEach((p) => p.loss.dispose());
+    monitor?.close();
     opt.dispose();
     model.dispose();
   }
