@@ -134,3 +134,43 @@ Deno.test("a failing checkpoint write gives a clear error and leaves the previou
     assert.ok(!e.name.endsWith(".tmp"), e.name);
   }
 });
+
+Deno.test("repro killed mid-run continues with the unfinished work only", async () => {
+  const dir = await Deno.makeTempDir();
+  const args = [
+    "run",
+    "-A",
+    "tasks/repro.ts",
+    "--budget=smoke",
+    "--only=mae-random-75",
+    `--run.dir=${dir}`,
+    "--run.backend=cpu",
+  ];
+  const cmd = () =>
+    new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    })
+      .spawn();
+  const child = cmd();
+  // repro logs every 20 steps, so the first record is the end of epoch 1 (of 2)
+  await waitForSteps(`${dir}/runs/mae-random-75-s0`, 1, 300_000);
+  child.kill("SIGKILL");
+  await finish(child);
+  const second = await finish(cmd());
+  assert.equal(second.code, 0, second.out);
+  assert.match(second.out, /resuming/);
+  const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
+  assert.equal(results.runs.length, 1);
+  assert.ok(await Deno.stat(`${dir}/tables.md`));
+  const third = await finish(cmd());
+  assert.equal(third.code, 0, third.out);
+  assert.match(third.out, /already finished/);
+  assert.match(third.out, /exists for checkpoint step/);
+  const again = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
+  assert.equal(again.runs[0].linprobe, results.runs[0].linprobe);
+  assert.equal(again.runs[0].finetune, results.runs[0].finetune);
+});

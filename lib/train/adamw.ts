@@ -30,8 +30,9 @@ export class AdamW {
   step = 0;
 
   constructor(readonly params: Param[], readonly options: AdamWOptions) {
-    this.m = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
-    this.v = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
+    // zeros built inside tidy: the variables keep the data, the temporaries are released
+    this.m = tf.tidy(() => params.map((p) => tf.variable(tf.zerosLike(p.variable), false)));
+    this.v = tf.tidy(() => params.map((p) => tf.variable(tf.zerosLike(p.variable), false)));
   }
 
   /**
