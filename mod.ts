@@ -18,6 +18,7 @@ export * from "./lib/vit/mod.ts";
 export * from "./lib/mim/mod.ts";
 export * from "./lib/train/mod.ts";
 export * from "./lib/eval/mod.ts";
+export * from "./lib/detect/mod.ts";
 export { makeRng, normalFrom, permutation, type Rng } from "./lib/util/rng.ts";
 export * from "./lib/amt/mod.ts";
 export * from "./lib/viz/mod.ts";

@@ -10,10 +10,10 @@ import {
   disposeOutput,
   fineTuneDetector,
   type ItemSource,
-  layerDecayScales,
   nms,
   openCocoDataset,
   VitBackbone,
+  vitDetLrScales,
   windowOrder,
   writeCocoScenes,
 } from "../lib/detect/mod.ts";
@@ -189,8 +189,8 @@ Deno.test("nms() keeps the best box per class and cluster", () => {
   assert.deepEqual(nms(d, 0.5).map((x) => x.score), [0.9, 0.7, 0.6]);
 });
 
-Deno.test("layerDecayScales() decays deeper-first like ViTDet", () => {
-  const s = layerDecayScales(
+Deno.test("vitDetLrScales() decays deeper-first like ViTDet", () => {
+  const s = vitDetLrScales(
     [
       "encoder.patch_embed.weight",
       "encoder.blocks.0.attn.qkv.weight",

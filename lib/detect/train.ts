@@ -114,7 +114,7 @@ export interface DetectRunResult {
 }
 
 /** Per-parameter lr scales: ViTDet's layer-wise decay over the encoder, 1 elsewhere. */
-export function layerDecayScales(names: string[], depth: number, decay: number): number[] {
+export function vitDetLrScales(names: string[], depth: number, decay: number): number[] {
   return names.map((name) => {
     let layer = depth + 1;
     const m = name.match(/^encoder\.blocks\.(\d+)\./);
@@ -380,7 +380,7 @@ export async function fineTuneDetector(o: FineTuneDetectorOptions): Promise<Dete
       eps: 1e-8,
       weightDecay: cfg.weightDecay,
       clipGrad: cfg.clipGrad,
-      lrScales: layerDecayScales(params.map((p) => p.name), det.vit.blocks.length, cfg.layerDecay),
+      lrScales: vitDetLrScales(params.map((p) => p.name), det.vit.blocks.length, cfg.layerDecay),
     }) as unknown as tf.TensorContainer
   ) as unknown as AdamW;
   let firstLoss = NaN, finalLoss = NaN;
