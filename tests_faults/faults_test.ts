@@ -156,8 +156,12 @@ Deno.test("repro killed mid-run continues with the unfinished work only", async 
     })
       .spawn();
   const child = cmd();
-  // repro logs every 20 steps, so the first record is the end of epoch 1 (of 2)
-  await waitForSteps(`${dir}/runs/mae-random-75-s0`, 1, 300_000);
+  // kill once the first checkpoint (end of epoch 1 of 2) is on disk
+  const ckpt = `${dir}/runs/mae-random-75-s0/checkpoints/checkpoint.ckpt`;
+  for (let t0 = Date.now(); Date.now() - t0 < 300_000;) {
+    if (await Deno.stat(ckpt).then(() => true, () => false)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   child.kill("SIGKILL");
   await finish(child);
   const second = await finish(cmd());
