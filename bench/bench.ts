@@ -29,7 +29,7 @@ import {
 } from "../mod.ts";
 import { AdamW } from "../lib/train/adamw.ts";
 import type { MimModel } from "../lib/mim/types.ts";
-import type { VitShape } from "../lib/vit/presets.ts";
+import { PRESETS as VIT_PRESETS, type VitShape } from "../lib/vit/presets.ts";
 import { writeFileAtomic } from "../lib/util/fs.ts";
 
 /** A benchmark preset: model shape and the dataset the data-pipeline case reads. */
@@ -41,34 +41,12 @@ interface BenchPreset {
 
 const PRESETS: Record<string, BenchPreset> = {
   "vit-tiny-32": {
-    shape: {
-      imageSize: 32,
-      patchSize: 4,
-      channels: 3,
-      dim: 192,
-      depth: 6,
-      heads: 3,
-      mlpRatio: 4,
-      decoderDim: 128,
-      decoderDepth: 2,
-      decoderHeads: 4,
-    },
+    shape: { ...VIT_PRESETS["vit-tiny-32"], channels: 3 },
     batch: 64,
     data: "synthetic",
   },
   "fashion-mnist": {
-    shape: {
-      imageSize: 28,
-      patchSize: 4,
-      channels: 1,
-      dim: 192,
-      depth: 6,
-      heads: 3,
-      mlpRatio: 4,
-      decoderDim: 128,
-      decoderDepth: 2,
-      decoderHeads: 4,
-    },
+    shape: { ...VIT_PRESETS["vit-tiny-28"], channels: 1 },
     batch: 64,
     data: "fashion-mnist",
   },

@@ -40,8 +40,9 @@ Deno.test("AMT schedule: warm-up phase, updates after epoch `warmup` and every `
   assert.deepEqual([0, 3, 4, 11].map((e) => amtPhase(e, s)), ["warmup", "warmup", "amt", "amt"]);
 });
 
-Deno.test("AmtPlanner weights follow a map through crops and flips", () => {
-  const ds = new SyntheticDataset({ count: 4, size: 16, channels: 1, seed: 1 });
+/** A 16 px MAE (4x4 patches) with an AMT planner at mask 0.25 / throw `throwRatio`. */
+function tinyPlanner(count: number, seed: number, throwRatio: number) {
+  const ds = new SyntheticDataset({ count, size: 16, channels: 1, seed });
   const shape = {
     imageSize: 16,
     patchSize: 4,
@@ -55,27 +56,26 @@ Deno.test("AmtPlanner weights follow a map through crops and flips", () => {
     decoderHeads: 2,
   };
   const mae = new MaskedAutoencoder({ shape, normPixLoss: true, seed: 0 });
-  const planner = new AmtPlanner(
-    {
-      strategy: "amt",
-      maskRatio: 0.25,
-      throwRatio: 0.25,
-      counting: "floor",
-      warmup: 1,
-      interval: 1,
-      epochs: 3,
-      maskUnit: 4,
-      batchSize: 4,
-      vizImages: 0,
-      seed: 0,
-    },
-    mae,
-    ds,
-    16,
-    "/tmp/unused",
-    new RandomMaskPlanner(0.75),
-    () => {},
-  );
+  const options = {
+    strategy: "amt" as const,
+    maskRatio: 0.25,
+    throwRatio,
+    counting: "floor" as const,
+    warmup: 1,
+    interval: 1,
+    epochs: 3,
+    maskUnit: 4,
+    batchSize: 4,
+    vizImages: 0,
+    seed: 0,
+  };
+  const warmup = new RandomMaskPlanner(0.75);
+  const planner = new AmtPlanner(options, mae, ds, 16, "/tmp/unused", warmup, () => {});
+  return { mae, planner };
+}
+
+Deno.test("AmtPlanner weights follow a map through crops and flips", () => {
+  const { mae, planner } = tinyPlanner(4, 1, 0.25);
   // map of image 0: only grid cell (0, 3) (top-right) is hot
   const maps = new Float32Array(4 * 16);
   maps[3] = 1;
@@ -93,41 +93,7 @@ Deno.test("AmtPlanner weights follow a map through crops and flips", () => {
 });
 
 Deno.test("AmtPlanner: warm-up plans are random with the method's ratio; AMT plans mask the most attended", () => {
-  const ds = new SyntheticDataset({ count: 8, size: 16, channels: 1, seed: 2 });
-  const shape = {
-    imageSize: 16,
-    patchSize: 4,
-    channels: 1,
-    dim: 16,
-    depth: 1,
-    heads: 2,
-    mlpRatio: 2,
-    decoderDim: 8,
-    decoderDepth: 1,
-    decoderHeads: 2,
-  };
-  const mae = new MaskedAutoencoder({ shape, normPixLoss: true, seed: 0 });
-  const planner = new AmtPlanner(
-    {
-      strategy: "amt",
-      maskRatio: 0.25,
-      throwRatio: 0.5,
-      counting: "floor",
-      warmup: 1,
-      interval: 1,
-      epochs: 3,
-      maskUnit: 4,
-      batchSize: 4,
-      vizImages: 0,
-      seed: 0,
-    },
-    mae,
-    ds,
-    16,
-    "/tmp/unused",
-    new RandomMaskPlanner(0.75),
-    () => {},
-  );
+  const { mae, planner } = tinyPlanner(8, 2, 0.5);
   const ctx = (epoch: number) => ({
     epoch,
     step: 0,

@@ -6,28 +6,18 @@ import { loadRun } from "../lib/train/load_run.ts";
 import { readMetrics } from "../lib/train/metrics.ts";
 import { runFinetune, runKnn, runLinearProbe } from "../lib/eval/mod.ts";
 
+import { TINY_MODEL_ARGS } from "./_tiny.ts";
+
 /** A tiny pre-training run folder on synthetic 16 px images (cpu backend). */
 async function tinyRun(): Promise<string> {
   const dir = await Deno.makeTempDir();
   const { config } = resolveConfig({
     argv: [
-      "--data.name=synthetic",
+      ...TINY_MODEL_ARGS,
       "--data.limit=64",
-      "--data.imageSize=16",
-      "--model.preset=vit-micro-28",
-      "--model.patchSize=4",
-      "--model.dim=32",
-      "--model.depth=2",
-      "--model.heads=2",
-      "--model.decoderDim=16",
-      "--model.decoderDepth=1",
-      "--model.decoderHeads=2",
-      "--train.batchSize=16",
       "--train.epochs=1",
       "--train.baseLr=1e-3",
-      "--train.warmupEpochs=0",
       "--train.ckptEvery=0",
-      "--run.backend=cpu",
       `--run.dir=${dir}`,
     ],
   });

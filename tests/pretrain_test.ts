@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { resolveConfig } from "../lib/config/mod.ts";
+import { TINY_MODEL_ARGS } from "./_tiny.ts";
 import { defaultRunDir, pretrain } from "../lib/train/pretrain.ts";
 import { readMetrics } from "../lib/train/metrics.ts";
 import type { Dataset, Item } from "../lib/data/types.ts";
@@ -7,24 +8,12 @@ import type { Dataset, Item } from "../lib/data/types.ts";
 /** A tiny, fast experiment on the synthetic set (cpu backend, deterministic). */
 function tinyArgs(dir: string, extra: string[] = []): string[] {
   return [
-    "--data.name=synthetic",
+    ...TINY_MODEL_ARGS,
     "--data.limit=64",
-    "--data.imageSize=16",
-    "--model.preset=vit-micro-28",
-    "--model.patchSize=4",
-    "--model.dim=32",
-    "--model.depth=2",
-    "--model.heads=2",
-    "--model.decoderDim=16",
-    "--model.decoderDepth=1",
-    "--model.decoderHeads=2",
-    "--train.batchSize=16",
     "--train.epochs=2",
     "--train.baseLr=1e-3",
-    "--train.warmupEpochs=0",
     "--train.logEvery=1",
     "--train.ckptEvery=0",
-    "--run.backend=cpu",
     "--run.vizImages=2",
     `--run.dir=${dir}`,
     ...extra,

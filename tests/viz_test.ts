@@ -38,6 +38,7 @@ import { loadRun } from "../lib/train/load_run.ts";
 import { pretrain } from "../lib/train/pretrain.ts";
 import { makeRng } from "../lib/util/rng.ts";
 import { tf } from "./_tf.ts";
+import { TINY_MODEL_ARGS } from "./_tiny.ts";
 
 function ramp(height: number, width: number, channels: number, float: boolean): Raster {
   const n = height * width * channels;
@@ -563,20 +564,9 @@ Deno.test("writeAllRunFigures() regenerates curves and the reconstruction grid f
   await withTmp(async (dir) => {
     const { config } = resolveConfig({
       argv: [
-        "--data.name=synthetic",
+        ...TINY_MODEL_ARGS,
         "--data.limit=32",
-        "--data.imageSize=16",
-        "--model.preset=vit-micro-28",
-        "--model.patchSize=4",
-        "--model.dim=32",
-        "--model.depth=2",
-        "--model.heads=2",
-        "--model.decoderDim=16",
-        "--model.decoderDepth=1",
-        "--model.decoderHeads=2",
-        "--train.batchSize=16",
         "--train.epochs=2",
-        "--train.warmupEpochs=0",
         "--train.logEvery=1",
         "--train.ckptEvery=0",
         "--amt.strategy=amt",
@@ -584,7 +574,6 @@ Deno.test("writeAllRunFigures() regenerates curves and the reconstruction grid f
         "--amt.interval=1",
         "--amt.maskRatio=0.45",
         "--amt.throwRatio=0.4",
-        "--run.backend=cpu",
         "--run.vizImages=3",
         `--run.dir=${dir}/run`,
       ],

@@ -5,32 +5,21 @@
 import assert from "node:assert/strict";
 import { loadCheckpoint } from "../lib/train/checkpoint.ts";
 import { readMetrics } from "../lib/train/metrics.ts";
+import { TINY_MODEL_ARGS } from "../tests/_tiny.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
 function tinyArgs(dir: string, extra: string[] = []): string[] {
   return [
-    "--data.name=synthetic",
+    ...TINY_MODEL_ARGS,
     "--data.limit=96",
-    "--data.imageSize=16",
-    "--model.preset=vit-micro-28",
-    "--model.patchSize=4",
-    "--model.dim=32",
-    "--model.depth=2",
-    "--model.heads=2",
-    "--model.decoderDim=16",
-    "--model.decoderDepth=1",
-    "--model.decoderHeads=2",
-    "--train.batchSize=16",
     "--train.epochs=4",
-    "--train.warmupEpochs=0",
     "--train.logEvery=1",
     "--train.ckptEvery=1",
     "--amt.strategy=amt",
     "--amt.warmup=1",
     "--amt.interval=1",
     "--amt.batchSize=48",
-    "--run.backend=cpu",
     "--run.vizImages=0",
     `--run.dir=${dir}`,
     ...extra,
