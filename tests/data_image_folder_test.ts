@@ -174,3 +174,45 @@ Deno.test("openImageFolder() names the path and the layout for missing or empty 
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("openImageFolder() refuses (fail) or warns about and upscales (skip) images smaller than the decode size", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await write(join(root, "train/n0001/small.png"), solid(10, 12, GREEN, "png"));
+    await write(join(root, "train/n0001/big.png"), solid(40, 40, RED, "png"));
+    const fail = openImageFolder({
+      layout: "imagenet",
+      root,
+      split: "train",
+      decodeSize: 32,
+      onBadImage: "fail",
+    });
+    const small = fail.files.findIndex((f) => f.endsWith("small.png"));
+    await assert.rejects(() => fail.get(small), (e: unknown) => {
+      assert.ok(e instanceof DataError);
+      assert.match(
+        e.message,
+        /small\.png.*10x12 px, smaller than the decode size 32 px.*data\.imageSize/s,
+      );
+      return true;
+    });
+    assert.equal((await fail.get(1 - small)).image.height, 32); // a big enough image is fine
+    const warnings: string[] = [];
+    const skip = openImageFolder({
+      layout: "imagenet",
+      root,
+      split: "train",
+      decodeSize: 32,
+      onBadImage: "skip",
+      onWarning: (m) => warnings.push(m),
+    });
+    const item = await skip.get(small);
+    await skip.get(small);
+    assert.deepEqual([item.image.height, item.image.width], [32, 32]);
+    near(meanRgb(item.image.data), GREEN, 3);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /small\.png is 10x12 px.*upscaled/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

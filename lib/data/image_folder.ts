@@ -145,6 +145,7 @@ export class ImageFolderDataset implements Dataset {
   readonly labels: Int32Array;
   #warn: (message: string) => void;
   #bad = new Set<number>();
+  #sizeChecked = new Set<number>();
 
   constructor(
     fields: {
@@ -173,6 +174,34 @@ export class ImageFolderDataset implements Dataset {
   }
 
   /**
+   * An image smaller than the decode size (hence than any crop of it) is bad
+   * input: with `onBadImage: "fail"` a DataError, else a one-time warning and
+   * the image is upscaled.
+   */
+  async #checkSize(j: number): Promise<void> {
+    if (this.#sizeChecked.has(j)) return;
+    this.#sizeChecked.add(j);
+    let meta: { width?: number; height?: number };
+    try {
+      meta = await sharp(this.files[j]).metadata();
+    } catch {
+      return; // unreadable: decodeImage reports it
+    }
+    const side = Math.min(meta.width ?? 0, meta.height ?? 0);
+    if (side === 0 || side >= this.decodeSize) return;
+    const problem = `is ${meta.width}x${meta.height} px, smaller than the decode size ` +
+      `${this.decodeSize} px`;
+    if (this.onBadImage === "fail") {
+      throw new DataError(
+        this.files[j],
+        problem,
+        "Lower data.imageSize, remove the file, or set --data.onBadImage=skip to upscale such images with a warning",
+      );
+    }
+    this.#warn(`${this.name}: ${this.files[j]} ${problem}; it is upscaled`);
+  }
+
+  /**
    * Item `i` decoded to [S, S, 3]. With `onBadImage: "skip"` an unreadable
    * file is replaced by the next readable one (its pixels and label), keeping
    * `index: i`.
@@ -183,9 +212,11 @@ export class ImageFolderDataset implements Dataset {
       const j = (i + k) % this.length;
       if (this.#bad.has(j)) continue;
       try {
+        await this.#checkSize(j);
         const image = await decodeImage(this.files[j], this.decodeSize);
         return { image, label: this.labels[j], index: i };
       } catch (e) {
+        if (e instanceof DataError) throw e;
         if (this.onBadImage === "fail") {
           throw new DataError(
             this.files[j],
