@@ -147,7 +147,8 @@ Deno.test("repro killed mid-run continues with the unfinished work only", async 
   const child = cmd();
   // kill once the first checkpoint (end of epoch 1 of 2) is on disk
   const ckpt = `${dir}/runs/mae-random-75-s0/checkpoints/checkpoint.ckpt`;
-  for (let t0 = Date.now(); Date.now() - t0 < 300_000;) {
+  const deadline = Date.now() + 300_000;
+  while (Date.now() < deadline) {
     if (await Deno.stat(ckpt).then(() => true, () => false)) break;
     await new Promise((r) => setTimeout(r, 50));
   }
