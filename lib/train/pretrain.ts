@@ -151,6 +151,14 @@ export function restoreState(
   }
 }
 
+/** Sum of scalar losses read in one host sync; disposes them and the sum. */
+async function sumAndDispose(losses: tf.Scalar[]): Promise<number> {
+  const total = tf.addN(losses);
+  const value = (await total.data())[0];
+  tf.dispose([total, ...losses]);
+  return value;
+}
+
 /** The checkout's commit (with "-dirty" when it has changes), or null outside a git checkout. */
 async function gitCommit(): Promise<string | null> {
   try {
@@ -480,14 +488,12 @@ export async function pretrain(
         globalStep++;
         stepsThisRun++;
         windowImages += train.batchSize;
-        epochLosses.push(tf.keep(loss.clone()));
+        epochLosses.push(loss.clone());
         pending.push({ step: globalStep, epoch, loss, lr: stepLr, phase });
         if (pending.length >= train.logEvery) await flush(counts);
         if (epochLosses.length >= 64) {
-          const v = await tf.addN(epochLosses).data();
-          epochLossSum += v[0];
+          epochLossSum += await sumAndDispose(epochLosses);
           epochLossCount += epochLosses.length;
-          tf.dispose(epochLosses);
           epochLosses.length = 0;
         }
         stopNow = stopRequested ||
@@ -509,10 +515,8 @@ export async function pretrain(
       if (interrupted) break;
       await flush(counts);
       if (epochLosses.length > 0) {
-        const v = await tf.addN(epochLosses).data();
-        epochLossSum += v[0];
+        epochLossSum += await sumAndDispose(epochLosses);
         epochLossCount += epochLosses.length;
-        tf.dispose(epochLosses);
       }
       progress.finish();
       const epochDone = globalStep % stepsPerEpoch === 0;
