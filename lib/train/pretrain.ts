@@ -151,14 +151,6 @@ export function restoreState(
   }
 }
 
-/** Sum of scalar losses read in one host sync; disposes them and the sum. */
-async function sumAndDispose(losses: tf.Scalar[]): Promise<number> {
-  const total = tf.addN(losses);
-  const value = (await total.data())[0];
-  tf.dispose([total, ...losses]);
-  return value;
-}
-
 /** The checkout's commit (with "-dirty" when it has changes), or null outside a git checkout. */
 async function gitCommit(): Promise<string | null> {
   try {
@@ -325,6 +317,7 @@ export async function pretrain(
   let windowStart = performance.now();
   let windowImages = 0;
   let firstLoss = NaN, lastLoss = NaN;
+  let epochLossSum = 0, epochLossCount = 0;
   let stepsThisRun = 0;
   let interrupted = false;
   const history = (await readMetrics(metricsPath)).filter((r) => r.type === "step");
@@ -378,6 +371,8 @@ export async function pretrain(
       }
       if (Number.isNaN(firstLoss)) firstLoss = loss;
       lastLoss = loss;
+      epochLossSum += loss; // the epoch mean comes from the losses read here
+      epochLossCount++;
       options.onStep?.(p.step, loss);
       if (train.logEvery === 1 || i === pending.length - 1) {
         const mean = values.slice(0, i + 1).reduce((a, v) => a + v[0], 0) / (i + 1);
@@ -442,8 +437,8 @@ export async function pretrain(
       const epochStart = performance.now();
       const order = permutation(N, makeRng(config.run.seed, "order", epoch));
       const phase = planner.phase(epoch);
-      let epochLossSum = 0, epochLossCount = 0;
-      const epochLosses: tf.Scalar[] = [];
+      epochLossSum = 0;
+      epochLossCount = 0;
       for (
         let s = globalStep - epoch * stepsPerEpoch;
         s < stepsPerEpoch && globalStep < totalSteps;
@@ -488,14 +483,8 @@ export async function pretrain(
         globalStep++;
         stepsThisRun++;
         windowImages += train.batchSize;
-        epochLosses.push(loss.clone());
         pending.push({ step: globalStep, epoch, loss, lr: stepLr, phase });
         if (pending.length >= train.logEvery) await flush(counts);
-        if (epochLosses.length >= 64) {
-          epochLossSum += await sumAndDispose(epochLosses);
-          epochLossCount += epochLosses.length;
-          epochLosses.length = 0;
-        }
         stopNow = stopRequested ||
           (options.stopAfterSteps !== undefined && stepsThisRun >= options.stopAfterSteps);
         // The last step of an epoch is checkpointed after the epoch-end work (saliency
@@ -508,16 +497,11 @@ export async function pretrain(
         }
         if (stopNow && !lastOfEpoch) {
           interrupted = true;
-          tf.dispose(epochLosses);
           break;
         }
       }
       if (interrupted) break;
       await flush(counts);
-      if (epochLosses.length > 0) {
-        epochLossSum += await sumAndDispose(epochLosses);
-        epochLossCount += epochLosses.length;
-      }
       progress.finish();
       const epochDone = globalStep % stepsPerEpoch === 0;
       const extra: Record<string, number | string> = epochDone
