@@ -40,6 +40,8 @@ import {
   startWebgpu,
   TFJS_NODE_INSTALL,
 } from "./_native.ts";
+import { installWasmKernels } from "./_wasm_kernels.ts";
+import { blasActive, blasLoaded, installBlasMatMul, loadBlas } from "./_blas.ts";
 import {
   logicalCores,
   MAX_WASM_THREADS,
@@ -62,6 +64,11 @@ export interface BackendOptions {
   threads?: number;
   /** Do not print the one-line report. */
   quiet?: boolean;
+  /**
+   * Native matmul for the wasm backend (see `_blas.ts`): `auto` (default; try OpenBLAS, BLIS,
+   * MKL, Accelerate), `off`, or a CBLAS library path. Default: `$AMT_BLAS`, else `auto`.
+   */
+  blas?: string;
 }
 
 /** What {@link initBackend} started. */
@@ -74,6 +81,13 @@ export interface BackendInfo {
   simd: boolean;
   /** Why the result differs from the request, or what it runs on; "" when nothing to say. */
   note: string;
+  /**
+   * wasm only: the native library that runs matMul (e.g. `OpenBLAS 0.3.21 ...`), or why none
+   * does (`no native BLAS found (...)`).
+   */
+  matmul?: string;
+  /** Whether matMul runs natively (wasm + a loaded BLAS). */
+  nativeMatmul?: boolean;
 }
 
 /** {@link BackendInfo} plus the environment, for `config.json` / logs of a run. */
@@ -86,6 +100,8 @@ export interface BackendSummary extends BackendInfo {
   os: string;
   arch: string;
   logicalCores: number;
+  /** The native BLAS, when one loaded. */
+  blas?: { path: string; label: string; active: boolean };
   /** Present once the wasm backend has been started in this process. */
   wasm?: {
     dir: string;
@@ -110,7 +126,10 @@ export function formatBackend(info: BackendInfo): string {
   if (info.backend === "wasm") {
     const t = info.threads === 1 ? "1 thread" : `${info.threads} threads`;
     const head = `${info.simd ? "SIMD" : "no SIMD"}, ${t}`;
-    return `backend: wasm (${info.note ? `${head}: ${info.note}` : head})`;
+    const mm = info.matmul
+      ? (info.nativeMatmul ? `; matmul: ${info.matmul}` : `; ${info.matmul}`)
+      : "";
+    return `backend: wasm (${info.note ? `${head}: ${info.note}` : head}${mm})`;
   }
   if (info.backend === "cpu") {
     return `backend: cpu (pure JS, 1 thread${info.note ? `: ${info.note}` : ""})`;
@@ -233,12 +252,47 @@ export function initBackend(opts: BackendOptions): Promise<BackendInfo> {
     }
     tf.enableProdMode();
     const info = await start(opts.backend, threads);
+    if (info.backend === "wasm") {
+      installWasmKernels();
+      withNativeMatmul(info, opts.blas ?? envBlas());
+    }
     current = { key, requested: opts.backend, info };
     if (!opts.quiet) console.log(formatBackend(info));
     return info;
   });
   queue = run.catch(() => {});
   return run;
+}
+
+function envBlas(): string {
+  try {
+    return Deno.env.get("AMT_BLAS") || "auto";
+  } catch {
+    return "auto"; // no --allow-env
+  }
+}
+
+/** Loads a CBLAS for wasm's matMul if asked and available; records the outcome on `info`. */
+function withNativeMatmul(info: BackendInfo, choice: string): void {
+  const blas = loadBlas(choice, info.threads);
+  if (typeof blas === "string") {
+    info.matmul = blas;
+    info.nativeMatmul = false;
+    return;
+  }
+  installBlasMatMul(blas);
+  const t = blas.threads === 1 ? "1 thread" : `${blas.threads} threads`;
+  info.matmul = `${blas.label}${blas.threads > 0 ? `, ${t}` : ""}`;
+  info.nativeMatmul = true;
+}
+
+/**
+ * Whether matMul with `transposeA/B` is as fast as the plain form on the active backend: true
+ * everywhere except wasm without a native BLAS, where transposed and batched products fall to a
+ * scalar loop (layers then transpose explicitly).
+ */
+export function fastTransposedMatMul(): boolean {
+  return tf.getBackend() !== "wasm" || blasActive();
 }
 
 /** The active backend and its environment, as plain JSON for logs and run folders. */
@@ -257,6 +311,8 @@ export function backendSummary(): BackendSummary {
     arch: Deno.build.arch,
     logicalCores: logicalCores(),
   };
+  const blas = blasLoaded();
+  if (blas !== null) summary.blas = { path: blas.path, label: blas.label, active: blasActive() };
   if (w !== null) {
     const stats = wasmThreadStats();
     summary.wasm = {

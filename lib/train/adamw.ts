@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Param } from "../vit/params.ts";
+import { fusedAdamW, fusedAvailable, fusedSumSquares } from "../backend/fused.ts";
 
 /** AdamW hyper-parameters (lr is passed per step). */
 export interface AdamWOptions {
@@ -45,7 +46,9 @@ export class AdamW {
     const { value, grads } = tf.variableGrads(lossFn, vars);
     const t = this.step + 1;
     const { beta1: b1, beta2: b2, eps, weightDecay: wd, clipGrad } = this.options;
+    const fused = fusedAvailable();
     const gradNorm = tf.tidy(() => {
+      if (fused) return tf.sqrt(fusedSumSquares(this.params.map((p) => grads[p.variable.name])));
       const sq = this.params.map((p) => tf.sum(tf.square(grads[p.variable.name])));
       return tf.sqrt(tf.addN(sq)) as tf.Scalar;
     });
@@ -53,6 +56,32 @@ export class AdamW {
       const scale = clipGrad > 0 ? tf.minimum(1, tf.div(clipGrad, tf.add(gradNorm, 1e-6))) : null;
       const c1 = 1 / (1 - Math.pow(b1, t));
       const c2 = 1 / (1 - Math.pow(b2, t));
+      if (fused) {
+        const k = (scale ?? tf.scalar(1)) as tf.Scalar;
+        this.params.forEach((p, i) => {
+          const lr_ = lr * (this.options.lrScales?.[i] ?? 1);
+          const [np, nm, nv] = fusedAdamW(
+            p.variable,
+            grads[p.variable.name],
+            this.m[i],
+            this.v[i],
+            k,
+            {
+              lr: lr_,
+              beta1: b1,
+              beta2: b2,
+              eps,
+              weightDecay: p.decay ? wd : 0,
+              c1,
+              c2,
+            },
+          );
+          this.m[i].assign(nm);
+          this.v[i].assign(nv);
+          p.variable.assign(np);
+        });
+        return;
+      }
       this.params.forEach((p, i) => {
         let g: tf.Tensor = grads[p.variable.name];
         if (scale) g = tf.mul(g, scale);

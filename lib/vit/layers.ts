@@ -4,11 +4,21 @@
  *
  * Dense layers run as plain 2-D matMuls with a hand-written gradient that
  * transposes explicitly: on wasm, matMul with `transposeA/B` falls back to a
- * scalar loop while the plain 2-D form uses XNNPACK.
+ * scalar loop while the plain 2-D form uses XNNPACK. With a native BLAS behind
+ * wasm's matMul (`lib/backend/_blas.ts`) transposes are free and used directly.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { fastTransposedMatMul } from "../backend/mod.ts";
+import { blasActive, DENSE } from "../backend/_blas.ts";
+import {
+  fusedAvailable,
+  fusedColumnSum,
+  fusedGelu,
+  fusedLayerNorm,
+  fusedSplitHeads,
+} from "../backend/fused.ts";
 import type { ParamStore } from "./params.ts";
 
 /** y = x W + b for x [N, in], W [in, out], b [out]; gradients via plain matMuls. */
@@ -18,9 +28,19 @@ export const denseOp: (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Ten
     ((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, save: any) => {
       save([x, w]);
       return {
-        value: tf.add(tf.matMul(x, w), b),
+        value: blasActive()
+          ? tf.engine().runKernel(DENSE, { x, w, b }) as tf.Tensor2D
+          : tf.add(tf.matMul(x, w), b),
         gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
           const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+          if (fastTransposedMatMul()) {
+            const db = blasActive()
+              ? tf.matMul(tf.ones([1, dy.shape[0]]), dy).reshape([dy.shape[1]])
+              : fusedAvailable()
+              ? fusedColumnSum(dy)
+              : tf.sum(dy, 0);
+            return [tf.matMul(dy, ws, false, true), tf.matMul(xs, dy, true, false), db];
+          }
           return [
             tf.matMul(dy, tf.transpose(ws)), // [N, in]
             tf.matMul(tf.transpose(xs), dy), // [in, out]
@@ -69,6 +89,7 @@ export class LayerNorm {
 
   /** @param x [..., D] */
   apply(x: tf.Tensor): tf.Tensor {
+    if (fusedAvailable()) return fusedLayerNorm(x, this.gamma, this.beta, this.eps);
     const mean = tf.mean(x, -1, true);
     const centered = tf.sub(x, mean);
     const variance = tf.mean(tf.square(centered), -1, true);
@@ -91,6 +112,7 @@ export function repeatToken(token: tf.Tensor, batch: number, count: number): tf.
 
 /** Exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (fusedAvailable()) return fusedGelu(x);
   return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
 }
 
@@ -123,22 +145,43 @@ export class Attention {
     this.proj = new Linear(store, `${name}.proj`, dim, dim);
   }
 
+  /** q kᵀ / sqrt(hd) `[B, H, T, T]` and v `[B, H, T, hd]`: one projection, one heads copy. */
+  private scoresFused(rows: tf.Tensor2D, B: number): [tf.Tensor4D, tf.Tensor4D] {
+    const qkv = this.qkv.apply(rows) as tf.Tensor2D; // [B*T, 3D]
+    const [q, k, v] = fusedSplitHeads(qkv, B, this.heads, 1 / Math.sqrt(this.headDim));
+    return [tf.matMul(q, k, false, true), v];
+  }
+
+  /**
+   * The same with tfjs ops. q, k and v come from column blocks of the fused weight: splitting
+   * the small weight is cheap, while splitting the `[B*T, 3D]` activations is a slow strided
+   * copy on wasm.
+   */
+  private scoresComposite(rows: tf.Tensor2D, B: number, T: number): [tf.Tensor4D, tf.Tensor4D] {
+    const H = this.heads, hd = this.headDim;
+    const ws = tf.split(this.qkv.w, 3, 1) as tf.Tensor2D[];
+    const bs = tf.split(this.qkv.b, 3) as tf.Tensor1D[];
+    const part = (i: number) => denseOp(rows, ws[i], bs[i]);
+    const heads = (t: tf.Tensor) => t.reshape([B, T, H, hd]).transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
+    const q = heads(tf.mul(part(0), 1 / Math.sqrt(hd)));
+    const scores = fastTransposedMatMul()
+      ? tf.matMul(q, heads(part(1)), false, true)
+      : tf.matMul(q, part(1).reshape([B, T, H, hd]).transpose([0, 2, 3, 1]) as tf.Tensor4D);
+    return [scores as tf.Tensor4D, heads(part(2))];
+  }
+
   /**
    * @param x [B, T, D]
    * @returns out [B, T, D] and, when asked, the post-softmax attention [B, H, T, T]
    */
   apply(x: tf.Tensor3D, keepAttention = false): { out: tf.Tensor3D; attention?: tf.Tensor4D } {
     const [B, T, D] = x.shape;
-    const H = this.heads, hd = this.headDim;
-    const qkv = this.qkv.apply(x).reshape([B * T, 3 * D]); // [B*T, 3D]
-    // split columns instead of a 5-D transpose (slow on wasm)
-    const [q, k, v] = tf.split(qkv, 3, 1); // each [B*T, D]
-    const heads = (t: tf.Tensor) => t.reshape([B, T, H, hd]).transpose([0, 2, 1, 3]); // [B, H, T, hd]
-    const qh = tf.mul(heads(q), 1 / Math.sqrt(hd));
-    const kt = k.reshape([B, T, H, hd]).transpose([0, 2, 3, 1]); // [B, H, hd, T]
-    const vh = heads(v); // [B, H, T, hd]
-    const attention = tf.softmax(tf.matMul(qh as tf.Tensor4D, kt as tf.Tensor4D)) as tf.Tensor4D; // [B, H, T, T]
-    const ctx = tf.matMul(attention, vh as tf.Tensor4D) // [B, H, T, hd]
+    const rows = x.reshape([B * T, D]) as tf.Tensor2D;
+    const [scores, vh] = fusedAvailable() && fastTransposedMatMul()
+      ? this.scoresFused(rows, B)
+      : this.scoresComposite(rows, B, T);
+    const attention = tf.softmax(scores) as tf.Tensor4D; // [B, H, T, T]
+    const ctx = tf.matMul(attention, vh) // [B, H, T, hd]
       .transpose([0, 2, 1, 3]) // [B, T, H, hd]
       .reshape([B, T, D]);
     const out = this.proj.apply(ctx) as tf.Tensor3D;

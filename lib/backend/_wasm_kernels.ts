@@ -1,0 +1,129 @@
+/**
+ * Faster replacements for four tfjs-backend-wasm 4.22.0 kernels that a ViT training step calls
+ * hundreds of times, registered when the wasm backend starts:
+ *
+ * - `Identity` shares the input's memory (as `Reshape` does) instead of copying it. tfjs clones
+ *   every tensor it saves for the backward pass through this kernel; tensors are immutable, so
+ *   the copy buys nothing.
+ * - `Slice`, `SplitV`: contiguous runs copied with `TypedArray.set` (a memcpy) rather than
+ *   wasm's element loop.
+ * - `GatherV2` on axis 0 (rows of a table): one `set` per row.
+ *
+ * Anything outside those cases goes to the original kernel. Tests compare each with the cpu
+ * backend.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+interface WasmData {
+  memoryOffset: number;
+}
+interface WasmBackendLike {
+  dataIdMap: { get(id: unknown): WasmData };
+  makeOutput(shape: number[], dtype: string): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  incRef(dataId: unknown): void;
+}
+
+type KArgs = Parameters<tf.KernelFunc>[0];
+
+const NUMERIC = new Set(["float32", "int32", "bool"]);
+
+/** Copies the box `begin`/`size` of `x` into a fresh output. */
+function sliceInto(be: WasmBackendLike, x: tf.TensorInfo, begin: number[], size: number[]) {
+  const out = be.makeOutput([...size], x.dtype);
+  if (size.some((s) => s === 0)) return out;
+  const src = be.typedArrayFromHeap(x), dst = be.typedArrayFromHeap(out);
+  const shape = x.shape, rank = shape.length;
+  // innermost contiguous run: trailing axes taken whole, plus the last partial axis
+  let k = rank - 1, inner = 1;
+  while (k > 0 && begin[k] === 0 && size[k] === shape[k]) inner *= shape[k--];
+  const run = size[k] * inner;
+  const strides = new Array<number>(rank).fill(1);
+  for (let a = rank - 2; a >= 0; a--) strides[a] = strides[a + 1] * shape[a + 1];
+  const outer = size.slice(0, k);
+  const count = outer.reduce((p, q) => p * q, 1);
+  const idx = new Array<number>(k).fill(0);
+  for (let n = 0, o = 0; n < count; n++, o += run) {
+    let s = begin[k] * strides[k];
+    for (let a = 0; a < k; a++) s += (begin[a] + idx[a]) * strides[a];
+    dst.set(src.subarray(s, s + run), o);
+    for (let a = k - 1; a >= 0; a--) {
+      if (++idx[a] < outer[a]) break;
+      idx[a] = 0;
+    }
+  }
+  return out;
+}
+
+/** Registers the replacements on the started wasm backend. Idempotent. */
+export function installWasmKernels(): void {
+  if (installed) return;
+  installed = true;
+  const override = (name: string, make: (orig: tf.KernelFunc) => tf.KernelFunc) => {
+    const orig = tf.getKernel(name, "wasm");
+    if (orig === undefined) return;
+    tf.unregisterKernel(name, "wasm");
+    tf.registerKernel({ ...orig, kernelFunc: make(orig.kernelFunc) });
+  };
+
+  override("Identity", (orig) => (args: KArgs) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (!NUMERIC.has(x.dtype)) return orig(args);
+    (args.backend as unknown as WasmBackendLike).incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  });
+
+  override("Slice", (orig) => (args: KArgs) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (!NUMERIC.has(x.dtype)) return orig(args);
+    const { begin, size } = args.attrs as { begin: number | number[]; size: number | number[] };
+    const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+    tf.slice_util.assertParamsValid(x as tf.Tensor, b, s);
+    return sliceInto(args.backend as unknown as WasmBackendLike, x, b, s);
+  });
+
+  override("SplitV", (orig) => (args: KArgs) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (!NUMERIC.has(x.dtype)) return orig(args);
+    const { numOrSizeSplits, axis } = args.attrs as {
+      numOrSizeSplits: number | number[];
+      axis: number;
+    };
+    const $axis = tf.util.parseAxisParam(axis, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, $axis);
+    const begin = new Array<number>(x.shape.length).fill(0);
+    const size = [...x.shape];
+    return sizes.map((n) => {
+      size[$axis] = n;
+      const out = sliceInto(args.backend as unknown as WasmBackendLike, x, begin, size);
+      begin[$axis] += n;
+      return out;
+    });
+  });
+
+  override("GatherV2", (orig) => (args: KArgs) => {
+    const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+    const { axis, batchDims } = args.attrs as { axis: number; batchDims: number };
+    const $axis = tf.util.parseAxisParam(axis, x.shape)[0];
+    if ($axis !== 0 || (batchDims ?? 0) !== 0 || !NUMERIC.has(x.dtype)) return orig(args);
+    if (indices.dtype !== "int32") return orig(args);
+    const be = args.backend as unknown as WasmBackendLike;
+    const rows = x.shape[0], row = x.shape.slice(1).reduce((p, q) => p * q, 1);
+    const out = be.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+    const idx = be.typedArrayFromHeap(indices) as Int32Array;
+    if (idx.length === 0 || row === 0) return out;
+    const src = be.typedArrayFromHeap(x), dst = be.typedArrayFromHeap(out);
+    for (let i = 0; i < idx.length; i++) {
+      const r = idx[i];
+      if (!(r >= 0 && r < rows)) {
+        throw new Error(`GatherV2: index ${r} (at ${i}) is not in [0, ${rows - 1}]`);
+      }
+      dst.set(src.subarray(r * row, r * row + row), i * row);
+    }
+    return out;
+  });
+}
+
+let installed = false;

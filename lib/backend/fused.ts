@@ -1,0 +1,447 @@
+/**
+ * Fused kernels for the cpu and wasm backends: LayerNorm, exact GELU, an AdamW update and a
+ * sum of squares over many tensors, each one kernel (forward and backward) where tfjs's
+ * composite ops launch 5 to 30. On wasm a kernel launch costs tens of microseconds of
+ * bookkeeping and a heap allocation, so a ViT-Tiny training step spent more time launching
+ * element-wise kernels than multiplying matrices.
+ *
+ * The kernels are plain loops over `Float32Array`s: the tensor's own memory (the wasm heap or
+ * the cpu backend's arrays), read and written in place, no copies. On other backends (webgpu,
+ * tensorflow) {@link fusedAvailable} is false and callers keep the composite ops, which the
+ * tests compare against.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { decodeBase64 } from "../util/base64.ts";
+import { WASM_BASE64 as GELU_WASM } from "./simd/gelu_wasm.ts";
+
+const LN_FWD = "AmtLayerNormFwd";
+const LN_BWD = "AmtLayerNormBwd";
+const GELU_FWD = "AmtGeluFwd";
+const GELU_BWD = "AmtGeluBwd";
+const ADAMW = "AmtAdamW";
+const SUM_SQ = "AmtSumSquares";
+const COL_SUM = "AmtColumnSum";
+const SPLIT_HEADS = "AmtSplitHeads";
+const MERGE_HEADS = "AmtMergeHeads";
+
+const BACKENDS = ["cpu", "wasm"] as const;
+
+type KArgs = Parameters<tf.KernelFunc>[0];
+
+interface CpuLike {
+  readSync(dataId: unknown): unknown;
+  makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo;
+}
+interface WasmLike {
+  makeOutput(shape: number[], dtype: string): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+}
+
+/**
+ * Kernel I/O on either backend. Outputs are allocated first and only then are the views
+ * taken: an allocation can grow (and on non-shared memory detach) the wasm heap.
+ */
+function io(backend: unknown, inputs: tf.TensorInfo[], outShapes: number[][]) {
+  for (const t of inputs) {
+    if (t.dtype !== "float32") throw new TypeError(`fused kernel: float32 only, got ${t.dtype}`);
+  }
+  if (typeof (backend as WasmLike).typedArrayFromHeap === "function") {
+    const be = backend as WasmLike;
+    const outs = outShapes.map((s) => be.makeOutput(s, "float32"));
+    return {
+      ins: inputs.map((t) => be.typedArrayFromHeap(t)),
+      outs: outs.map((t) => be.typedArrayFromHeap(t)),
+      infos: outs,
+    };
+  }
+  const be = backend as CpuLike;
+  const outs = outShapes.map((s) => new Float32Array(s.reduce((a, b) => a * b, 1)));
+  return {
+    ins: inputs.map((t) => be.readSync(t.dataId) as Float32Array),
+    outs,
+    infos: outs.map((o, i) => be.makeTensorInfo(outShapes[i], "float32", o)),
+  };
+}
+
+// Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the approximation tfjs's own Erf uses.
+const P = 0.3275911, A1 = 0.254829592, A2 = -0.284496736, A3 = 1.421413741, A4 = -1.453152027;
+const A5 = 1.061405429;
+/** 2^-k for k = 0..63. */
+const POW2_NEG = Float64Array.from({ length: 64 }, (_, k) => Math.pow(2, -k));
+/**
+ * e^-y for y >= 0 to ~1e-9 relative (Math.exp is several times slower in these loops):
+ * y = k ln2 + r with r in [0, ln2), 2^-k from a table, e^-r by its Taylor series to degree 10.
+ */
+export function expNeg(y: number): number {
+  if (!(y < 43)) return y >= 43 ? 0 : NaN; // e^-43 < 3e-19: below anything fp32 adds up
+  const k = Math.floor(y * Math.LOG2E);
+  const r = y - k * Math.LN2;
+  const e = 1 - r * (1 - r * (1 / 2 - r * (1 / 6 - r * (1 / 24 - r * (1 / 120 - r * (1 / 720 -
+                            r * (1 / 5040 - r * (1 / 40320 - r * (1 / 362880 - r / 3628800)))))))));
+  return e * POW2_NEG[k];
+}
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+function layerNormFwd(args: KArgs): tf.TensorInfo[] {
+  const { x, gamma, beta } = args.inputs as Record<string, tf.TensorInfo>;
+  const eps = (args.attrs as { eps: number }).eps;
+  const D = x.shape[x.shape.length - 1], R = tf.util.sizeFromShape(x.shape) / D;
+  const { ins: [xs, g, b], outs: [y, mean, rstd], infos } = io(args.backend, [x, gamma, beta], [
+    x.shape,
+    [R],
+    [R],
+  ]);
+  for (let r = 0, o = 0; r < R; r++, o += D) {
+    let s = 0;
+    for (let j = 0; j < D; j++) s += xs[o + j];
+    const mu = s / D;
+    let v = 0;
+    for (let j = 0; j < D; j++) {
+      const c = xs[o + j] - mu;
+      v += c * c;
+    }
+    const rs = 1 / Math.sqrt(v / D + eps);
+    for (let j = 0; j < D; j++) y[o + j] = (xs[o + j] - mu) * rs * g[j] + b[j];
+    mean[r] = mu;
+    rstd[r] = rs;
+  }
+  return infos;
+}
+
+function layerNormBwd(args: KArgs): tf.TensorInfo[] {
+  const { dy, x, gamma, mean, rstd } = args.inputs as Record<string, tf.TensorInfo>;
+  const D = x.shape[x.shape.length - 1], R = tf.util.sizeFromShape(x.shape) / D;
+  const { ins: [dys, xs, g, mu, rs], outs: [dx, dg, db], infos } = io(
+    args.backend,
+    [dy, x, gamma, mean, rstd],
+    [x.shape, [D], [D]],
+  );
+  dg.fill(0);
+  db.fill(0);
+  for (let r = 0, o = 0; r < R; r++, o += D) {
+    const m = mu[r], s = rs[r];
+    // dx = s * (g dy - mean(g dy) - xhat * mean(g dy xhat))
+    let a = 0, c = 0;
+    for (let j = 0; j < D; j++) {
+      const xh = (xs[o + j] - m) * s, gd = g[j] * dys[o + j];
+      a += gd;
+      c += gd * xh;
+      dg[j] += dys[o + j] * xh;
+      db[j] += dys[o + j];
+    }
+    a /= D;
+    c /= D;
+    for (let j = 0; j < D; j++) {
+      const xh = (xs[o + j] - m) * s;
+      dx[o + j] = s * (g[j] * dys[o + j] - a - xh * c);
+    }
+  }
+  return infos;
+}
+
+/** The SIMD GELU (`simd/gelu.wat`): 4 lanes at a time in its own small memory. */
+interface SimdGelu {
+  memory: WebAssembly.Memory;
+  gelu: (x: number, y: number, d: number, n: number) => void;
+}
+/** Elements per call of the SIMD kernel: 3 buffers of 16K floats = 192 KiB, cache-sized. */
+const SIMD_CHUNK = 16384;
+let simdGelu: SimdGelu | null | undefined;
+let simdOff = false;
+
+/** Use (or not) the SIMD GELU; without it the scalar loop runs (tests compare the two). */
+export function setSimdEnabled(on: boolean): void {
+  simdOff = !on;
+}
+
+/** The SIMD GELU when this runtime has wasm SIMD, else null. */
+export function loadSimdGelu(): SimdGelu | null {
+  if (simdOff) return null;
+  if (simdGelu !== undefined) return simdGelu;
+  try {
+    const bytes = decodeBase64(GELU_WASM);
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), {});
+    const memory = inst.exports.memory as WebAssembly.Memory;
+    const need = 3 * SIMD_CHUNK * 4, have = memory.buffer.byteLength;
+    if (have < need) memory.grow(Math.ceil((need - have) / 65536));
+    simdGelu = { memory, gelu: inst.exports.gelu as SimdGelu["gelu"] };
+  } catch {
+    simdGelu = null; // no wasm SIMD: the scalar loop below
+  }
+  return simdGelu;
+}
+
+/** GELU and its derivative in one pass: `[y, dy/dx]` (the derivative is kept for backward). */
+function geluFwd(args: KArgs): tf.TensorInfo[] {
+  const { x } = args.inputs as Record<string, tf.TensorInfo>;
+  const { ins: [xs], outs: [y, d], infos } = io(args.backend, [x], [x.shape, x.shape]);
+  const simd = loadSimdGelu();
+  if (simd !== null) {
+    const heap = new Float32Array(simd.memory.buffer);
+    for (let o = 0; o < xs.length; o += SIMD_CHUNK) {
+      const n = Math.min(SIMD_CHUNK, xs.length - o);
+      heap.set(xs.subarray(o, o + n), 0);
+      simd.gelu(0, SIMD_CHUNK * 4, 2 * SIMD_CHUNK * 4, n);
+      y.set(heap.subarray(SIMD_CHUNK, SIMD_CHUNK + n), o);
+      d.set(heap.subarray(2 * SIMD_CHUNK, 2 * SIMD_CHUNK + n), o);
+    }
+    return infos;
+  }
+  for (let i = 0; i < xs.length; i++) {
+    const v = xs[i];
+    const a = Math.abs(v) * Math.SQRT1_2;
+    const t = 1 / (1 + P * a);
+    const g = expNeg(a * a); // e^(-x^2/2): erf's tail and the normal pdf at once
+    const e = 1 - ((((A5 * t + A4) * t + A3) * t + A2) * t + A1) * t * g; // erf(|x|/sqrt2)
+    const cdf = 0.5 * (1 + (v < 0 ? -e : e));
+    y[i] = v * cdf;
+    d[i] = cdf + v * INV_SQRT_2PI * g;
+  }
+  return infos;
+}
+
+function mulKernel(args: KArgs): tf.TensorInfo {
+  const { a, b } = args.inputs as Record<string, tf.TensorInfo>;
+  const { ins: [as, bs], outs: [out], infos } = io(args.backend, [a, b], [a.shape]);
+  for (let i = 0; i < as.length; i++) out[i] = as[i] * bs[i];
+  return infos[0];
+}
+
+/** Attributes of one AdamW update. */
+export interface AdamWAttrs {
+  /** Learning rate for this parameter (layer scale included). */
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Decoupled weight decay (0 for parameters without decay). */
+  weightDecay: number;
+  /** Bias corrections 1 / (1 - beta^t). */
+  c1: number;
+  c2: number;
+}
+
+function adamW(args: KArgs): tf.TensorInfo[] {
+  const { p, g, m, v, scale } = args.inputs as Record<string, tf.TensorInfo>;
+  const a = args.attrs as unknown as AdamWAttrs;
+  const { ins: [ps, gs, ms, vs, sc], outs: [np, nm, nv], infos } = io(
+    args.backend,
+    [p, g, m, v, scale],
+    [p.shape, p.shape, p.shape],
+  );
+  const k = sc[0], b1 = a.beta1, b2 = a.beta2;
+  for (let i = 0; i < ps.length; i++) {
+    const gi = gs[i] * k;
+    const mi = b1 * ms[i] + (1 - b1) * gi;
+    const vi = b2 * vs[i] + (1 - b2) * gi * gi;
+    nm[i] = mi;
+    nv[i] = vi;
+    const step = a.lr * (mi * a.c1) / (Math.sqrt(vi * a.c2) + a.eps);
+    np[i] = ps[i] - step - a.lr * a.weightDecay * ps[i];
+  }
+  return infos;
+}
+
+function sumSquares(args: KArgs): tf.TensorInfo {
+  const inputs = Object.values(args.inputs as Record<string, tf.TensorInfo>);
+  const { ins, outs: [out], infos } = io(args.backend, inputs, [[]]);
+  let s = 0;
+  for (const x of ins) for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  out[0] = s;
+  return infos[0];
+}
+
+/** Sum over all leading axes: `[..., N] -> [N]` (a dense layer's bias gradient). */
+function columnSum(args: KArgs): tf.TensorInfo {
+  const { x } = args.inputs as Record<string, tf.TensorInfo>;
+  const N = x.shape[x.shape.length - 1];
+  const { ins: [xs], outs: [out], infos } = io(args.backend, [x], [[N]]);
+  out.fill(0);
+  for (let o = 0; o < xs.length; o += N) for (let j = 0; j < N; j++) out[j] += xs[o + j];
+  return infos[0];
+}
+
+interface HeadsAttrs {
+  batch: number;
+  heads: number;
+  /** Multiplies q (forward) and dq (backward). */
+  scale: number;
+}
+
+/** `[B*T, 3D]` fused projections -> q (scaled), k, v as `[B, H, T, hd]`. */
+function splitHeads(args: KArgs): tf.TensorInfo[] {
+  const { x } = args.inputs as Record<string, tf.TensorInfo>;
+  const { batch: B, heads: H, scale } = args.attrs as unknown as HeadsAttrs;
+  const D = x.shape[1] / 3, T = x.shape[0] / B, hd = D / H;
+  const shape = [B, H, T, hd];
+  const { ins: [xs], outs, infos } = io(args.backend, [x], [shape, shape, shape]);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const row = (b * T + t) * 3 * D;
+      for (let h = 0; h < H; h++) {
+        const dst = ((b * H + h) * T + t) * hd, src = row + h * hd;
+        const q = outs[0], k = outs[1], v = outs[2];
+        for (let j = 0; j < hd; j++) {
+          q[dst + j] = xs[src + j] * scale;
+          k[dst + j] = xs[src + D + j];
+          v[dst + j] = xs[src + 2 * D + j];
+        }
+      }
+    }
+  }
+  return infos;
+}
+
+/** The gradient of {@link splitHeads}: dq, dk, dv `[B, H, T, hd]` -> `[B*T, 3D]`. */
+function mergeHeads(args: KArgs): tf.TensorInfo {
+  const { q, k, v } = args.inputs as Record<string, tf.TensorInfo>;
+  const { scale } = args.attrs as unknown as HeadsAttrs;
+  const [B, H, T, hd] = q.shape, D = H * hd;
+  const { ins: [qs, ks, vs], outs: [out], infos } = io(args.backend, [q, k, v], [[B * T, 3 * D]]);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const row = (b * T + t) * 3 * D;
+      for (let h = 0; h < H; h++) {
+        const src = ((b * H + h) * T + t) * hd, dst = row + h * hd;
+        for (let j = 0; j < hd; j++) {
+          out[dst + j] = qs[src + j] * scale;
+          out[dst + D + j] = ks[src + j];
+          out[dst + 2 * D + j] = vs[src + j];
+        }
+      }
+    }
+  }
+  return infos[0];
+}
+
+let registered = false;
+function register(): void {
+  if (registered) return;
+  registered = true;
+  const kernels: [string, tf.KernelFunc][] = [
+    [LN_FWD, layerNormFwd as tf.KernelFunc],
+    [LN_BWD, layerNormBwd as tf.KernelFunc],
+    [GELU_FWD, geluFwd as tf.KernelFunc],
+    [GELU_BWD, mulKernel as tf.KernelFunc],
+    [ADAMW, adamW as tf.KernelFunc],
+    [SUM_SQ, sumSquares as tf.KernelFunc],
+    [COL_SUM, columnSum as tf.KernelFunc],
+    [SPLIT_HEADS, splitHeads as tf.KernelFunc],
+    [MERGE_HEADS, mergeHeads as tf.KernelFunc],
+  ];
+  for (const backendName of BACKENDS) {
+    for (const [kernelName, kernelFunc] of kernels) {
+      if (tf.getKernel(kernelName, backendName) === undefined) {
+        tf.registerKernel({ kernelName, backendName, kernelFunc });
+      }
+    }
+  }
+  tf.registerGradient({
+    kernelName: SPLIT_HEADS,
+    gradFunc: (dy, _saved, attrs) => {
+      const [dq, dk, dv] = dy as tf.Tensor[];
+      return { x: () => run(MERGE_HEADS, { q: dq, k: dk, v: dv }, attrs) as tf.Tensor };
+    },
+  });
+}
+
+let disabled = false;
+
+/** Turn the fused kernels off (tests compare them with the composite ops). */
+export function setFusedEnabled(on: boolean): void {
+  disabled = !on;
+}
+
+/** Whether the active backend runs the fused kernels. */
+export function fusedAvailable(): boolean {
+  if (disabled) return false;
+  const b = tf.getBackend();
+  if (b !== "cpu" && b !== "wasm") return false;
+  register();
+  return true;
+}
+
+const run = (name: string, inputs: tf.NamedTensorMap, attrs: object = {}) =>
+  tf.engine().runKernel(name, inputs, attrs as unknown as tf.NamedAttrMap);
+
+const layerNormOps = new Map<number, (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor>();
+
+/** LayerNorm over the last axis: one kernel forward, one backward. Needs {@link fusedAvailable}. */
+export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number) {
+  let op = layerNormOps.get(eps);
+  if (op === undefined) {
+    op = tf.customGrad(
+      // deno-lint-ignore no-explicit-any
+      ((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: any) => {
+        const [y, mean, rstd] = run(LN_FWD, { x, gamma, beta }, { eps }) as tf.Tensor[];
+        save([x, gamma, mean, rstd]);
+        return {
+          value: y,
+          gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+            const [xs, g, mu, rs] = saved;
+            return run(LN_BWD, { dy, x: xs, gamma: g, mean: mu, rstd: rs }) as tf.Tensor[];
+          },
+        };
+        // deno-lint-ignore no-explicit-any
+      }) as any,
+    ) as unknown as (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+    layerNormOps.set(eps, op);
+  }
+  return op(x, gamma, beta);
+}
+
+/** Exact GELU, one kernel forward and one backward. Needs {@link fusedAvailable}. */
+export const fusedGelu: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
+  // deno-lint-ignore no-explicit-any
+  ((x: tf.Tensor, save: any) => {
+    const [y, d] = run(GELU_FWD, { x }) as tf.Tensor[];
+    save([d]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run(GELU_BWD, { a: dy, b: saved[0] }),
+    };
+    // deno-lint-ignore no-explicit-any
+  }) as any,
+) as unknown as (x: tf.Tensor) => tf.Tensor;
+
+/**
+ * One AdamW update of a parameter: returns `[p, m, v]` after the step. `scale` (a scalar)
+ * multiplies the gradient first (global-norm clipping). Needs {@link fusedAvailable}.
+ */
+export function fusedAdamW(
+  p: tf.Tensor,
+  g: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  scale: tf.Scalar,
+  attrs: AdamWAttrs,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  return run(ADAMW, { p, g, m, v, scale }, attrs) as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+/** Sum of squares over all elements of all `xs` (a scalar). Needs {@link fusedAvailable}. */
+export function fusedSumSquares(xs: tf.Tensor[]): tf.Scalar {
+  const inputs: tf.NamedTensorMap = {};
+  xs.forEach((x, i) => inputs[`x${i}`] = x);
+  return run(SUM_SQ, inputs) as tf.Scalar;
+}
+
+/** Sum over all leading axes, `[..., N] -> [N]`. Needs {@link fusedAvailable}. */
+export function fusedColumnSum(x: tf.Tensor): tf.Tensor1D {
+  return run(COL_SUM, { x }) as tf.Tensor1D;
+}
+
+/**
+ * Fused q/k/v projections `[B*T, 3D]` to heads: `[q * scale, k, v]`, each `[B, H, T, hd]`, in
+ * one copy (and one back in the gradient) instead of a split, three transposes and a scale.
+ * Needs {@link fusedAvailable}.
+ */
+export function fusedSplitHeads(qkv: tf.Tensor2D, batch: number, heads: number, scale: number) {
+  return run(SPLIT_HEADS, { x: qkv }, { batch, heads, scale }) as [
+    tf.Tensor4D,
+    tf.Tensor4D,
+    tf.Tensor4D,
+  ];
+}
