@@ -1,7 +1,10 @@
 /**
- * `deno run -A bench/profile.ts [--case=mae|simmim|saliency] [--threads=N]`
+ * `deno run -A bench/profile.ts [--case=mae|simmim] [--threads=N] [--top=25]`
  *
- * One vit-tiny-32 training step under `tf.profile`: kernel time by kernel name.
+ * One vit-tiny-32 training step (batch 64, after 2 warm-up steps) under `tf.profile`: kernel
+ * time and launch count by kernel name, the three costliest input shapes of each, and the
+ * matMul time split into plain 2-D and batched products. The tool behind the kernel work in
+ * `lib/backend/` (see bench/README.md).
  */
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
@@ -16,70 +19,95 @@ import {
 import { AdamW } from "../lib/train/adamw.ts";
 import { PRESETS } from "../lib/vit/presets.ts";
 
-const { values } = parseArgs({
-  options: { case: { type: "string", default: "mae" }, threads: { type: "string", default: "2" } },
-});
-await initBackend({ backend: "wasm", threads: Number(values.threads) });
-const s = { ...PRESETS["vit-tiny-32"], channels: 3 };
-const B = 64, L = 64, P = 48;
-const rng = makeRng(0, "prof");
-const patches = tf.tensor2d(Float32Array.from({ length: B * L * P }, () => rng() * 2 - 1), [
-  B * L,
-  P,
-]);
-const model = values.case === "simmim"
-  ? new SimMim({ shape: s, seed: 0 })
-  : new MaskedAutoencoder({ shape: s, normPixLoss: true, seed: 0 });
-const opt = new AdamW([...model.store.params.values()], {
-  beta1: 0.9,
-  beta2: 0.95,
-  eps: 1e-8,
-  weightDecay: 0.05,
-  clipGrad: 0,
-});
-const plan = () =>
-  values.case === "simmim"
-    ? unitRandomMaskPlan(B, L, 2, 0.6, rng)
-    : randomMaskPlan(B, L, 0.75, rng);
-const step = async () => {
-  const { loss, gradNorm } = opt.minimize(() => model.lossFn(patches, plan()), 1e-4);
-  await loss.data();
-  tf.dispose([loss, gradNorm]);
-};
-await step();
-await step();
-const t0 = performance.now();
-const info = await tf.profile(step);
-const wall = performance.now() - t0;
-const by = new Map<string, { ms: number; n: number; shapes: Map<string, number> }>();
-for (const k of info.kernels) {
-  const e = by.get(k.name) ?? { ms: 0, n: 0, shapes: new Map() };
-  const ms = await k.kernelTimeMs as number;
-  e.ms += ms;
-  e.n++;
-  const sh = JSON.stringify(k.inputShapes);
-  e.shapes.set(sh, (e.shapes.get(sh) ?? 0) + ms);
-  by.set(k.name, e);
+interface Row {
+  ms: number;
+  count: number;
+  byShape: Map<string, number>;
 }
-const rows = [...by.entries()].sort((a, b) => b[1].ms - a[1].ms);
-const total = rows.reduce((a, r) => a + r[1].ms, 0);
-console.log(
-  `wall ${wall.toFixed(0)} ms, kernel sum ${total.toFixed(0)} ms, ${info.kernels.length} kernels`,
-);
-for (const [name, e] of rows.slice(0, 25)) {
-  const top = [...e.shapes.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([s, ms]) =>
-    `${s}:${ms.toFixed(0)}`
-  ).join("  ");
-  console.log(
-    `${name.padEnd(22)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.n).padStart(5)}x  ${top}`,
-  );
-}
-const mm = by.get("BatchMatMul");
-if (mm) {
-  let d2 = 0, bat = 0;
-  for (const [sh, ms] of mm.shapes) JSON.parse(sh)[0].length === 2 ? (d2 += ms) : (bat += ms);
-  console.log(`BatchMatMul: 2-D ${d2.toFixed(0)} ms, batched ${bat.toFixed(0)} ms`);
-  for (const [sh, ms] of [...mm.shapes.entries()].sort((a, b) => b[1] - a[1])) {
-    console.log(`  ${sh} ${ms.toFixed(1)}`);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      case: { type: "string", default: "mae" },
+      threads: { type: "string", default: "0" },
+      backend: { type: "string", default: "wasm" },
+      top: { type: "string", default: "25" },
+    },
+  });
+  if (values.case !== "mae" && values.case !== "simmim") {
+    throw new RangeError(`--case=${values.case}: use mae or simmim`);
   }
+  await initBackend({ backend: values.backend as "wasm", threads: Number(values.threads) });
+  const shape = { ...PRESETS["vit-tiny-32"], channels: 3 };
+  const B = 64, L = 64, P = 48;
+  const rng = makeRng(0, "profile");
+  const patches = tf.tensor2d(
+    Float32Array.from({ length: B * L * P }, () => rng() * 2 - 1),
+    [B * L, P],
+  );
+  const model = values.case === "simmim"
+    ? new SimMim({ shape, seed: 0 })
+    : new MaskedAutoencoder({ shape, normPixLoss: true, seed: 0 });
+  const opt = new AdamW([...model.store.params.values()], {
+    beta1: 0.9,
+    beta2: 0.95,
+    eps: 1e-8,
+    weightDecay: 0.05,
+    clipGrad: 0,
+  });
+  const plan = () =>
+    values.case === "simmim"
+      ? unitRandomMaskPlan(B, L, 2, 0.6, rng)
+      : randomMaskPlan(B, L, 0.75, rng);
+  const step = async () => {
+    const { loss, gradNorm } = opt.minimize(() => model.lossFn(patches, plan()), 1e-4);
+    await loss.data();
+    tf.dispose([loss, gradNorm]);
+  };
+  await step();
+  await step();
+  const t0 = performance.now();
+  const info = await tf.profile(step);
+  const wall = performance.now() - t0;
+
+  const rows = new Map<string, Row>();
+  for (const k of info.kernels) {
+    const row = rows.get(k.name) ?? { ms: 0, count: 0, byShape: new Map() };
+    const ms = await k.kernelTimeMs as number;
+    row.ms += ms;
+    row.count++;
+    const key = JSON.stringify(k.inputShapes);
+    row.byShape.set(key, (row.byShape.get(key) ?? 0) + ms);
+    rows.set(k.name, row);
+  }
+  const sorted = [...rows.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  console.log(
+    `${values.case} step: wall ${wall.toFixed(0)} ms under the profiler, ` +
+      `${info.kernels.length} kernel launches (custom-gradient "forward" rows include the ` +
+      `kernels inside them)`,
+  );
+  for (const [name, row] of sorted.slice(0, Number(values.top))) {
+    const shapes = [...row.byShape.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3)
+      .map(([s, ms]) => `${s.length > 60 ? s.slice(0, 57) + "..." : s} ${ms.toFixed(0)}`)
+      .join("  ");
+    console.log(
+      `${name.padEnd(18)} ${row.ms.toFixed(1).padStart(8)} ms ${
+        String(row.count).padStart(5)
+      }x  ${shapes}`,
+    );
+  }
+  const mm = rows.get("BatchMatMul");
+  if (mm) {
+    let plain = 0, batched = 0;
+    for (const [s, ms] of mm.byShape) {
+      if ((JSON.parse(s) as number[][])[0].length === 2) plain += ms;
+      else batched += ms;
+    }
+    console.log(`matMul: plain 2-D ${plain.toFixed(0)} ms, batched ${batched.toFixed(0)} ms`);
+  }
+  opt.dispose();
+  model.dispose();
+  patches.dispose();
 }
+
+if (import.meta.main) await main();

@@ -125,4 +125,12 @@ Deno.test("runFinetune() from the checkpoint and from random init, without leaki
   assert.equal(scratch.result.ckptStep, 0);
 
   assert.equal((await runFinetune(opts)).skipped, true);
+  // a changed recipe (more images, another base lr) is not answered from the old result
+  const more = await runFinetune({ ...opts, limit: 48 });
+  assert.equal(more.skipped, false);
+  assert.equal(more.result.trainImages, 48);
+  const lr = await runFinetune({ ...opts, limit: 48, baseLr: 2e-3 });
+  assert.equal(lr.skipped, false);
+  assert.equal(lr.result.baseLr, 2e-3);
+  assert.equal((await runFinetune({ ...opts, limit: 48, baseLr: 2e-3 })).skipped, true);
 });

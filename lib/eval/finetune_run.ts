@@ -66,6 +66,8 @@ export interface FinetuneSummary {
   testImages: number;
   epochs: number;
   batchSize: number;
+  /** The base lr asked for (lr = baseLr * batch / 256), or null for the default. */
+  baseLr: number | null;
   lr: number;
   layerDecay: number;
   labelSmoothing: number;
@@ -127,8 +129,22 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
     model = buildModel(saved, train.channels, modelImageSize(saved));
   }
   try {
+    const epochs = opts.epochs ?? 3;
+    const batchSize = opts.batchSize ?? 32;
+    const recipe = {
+      epochs,
+      batchSize,
+      trainImages: train.length,
+      testImages: test.length,
+      baseLr: opts.baseLr ?? null,
+    };
     const existing = await readResult(outDir);
-    if (existing && !opts.force && existing.ckptStep === step && existing.init === init) {
+    const same = existing !== null &&
+      (Object.keys(recipe) as (keyof typeof recipe)[]).every((k) =>
+        // results written before baseLr was recorded lack it
+        existing[k] === recipe[k] || (k === "baseLr" && existing[k] === undefined)
+      );
+    if (existing && !opts.force && existing.ckptStep === step && existing.init === init && same) {
       log(
         `${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
           pct(existing.top1 as number)
@@ -136,10 +152,9 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
       );
       return { outDir, skipped: true, result: existing as FinetuneSummary };
     }
+    if (existing && !same) log(`${outDir}: the fine-tuning recipe changed; running it again`);
     const metricsPath = await resetMetrics(outDir);
     const layerDecay = opts.layerDecay ?? LAYER_DECAY[config.mim.method] ?? 0.75;
-    const epochs = opts.epochs ?? 3;
-    const batchSize = opts.batchSize ?? 32;
     const total = epochs * Math.floor(train.length / batchSize);
     log(
       `finetune (${init}) ${
@@ -187,6 +202,7 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
       testImages: test.length,
       epochs,
       batchSize,
+      baseLr: opts.baseLr ?? null,
       lr: r.lr,
       layerDecay: r.layerDecay,
       labelSmoothing: opts.labelSmoothing ?? 0.1,
