@@ -1,7 +1,8 @@
 /**
- * `deno run -A bench/profile.ts [--case=mae|simmim] [--threads=N] [--top=25]`
+ * `deno run -A bench/profile.ts [--case=mae|simmim|saliency] [--threads=N] [--top=25]`
  *
- * One vit-tiny-32 training step (batch 64, after 2 warm-up steps) under `tf.profile`: kernel
+ * One vit-tiny-32 training step (batch 64, after 2 warm-up steps), or one saliency pass over
+ * 256 images (`--case=saliency`), under `tf.profile`: kernel
  * time and launch count by kernel name, the three costliest input shapes of each, and the
  * matMul time split into plain 2-D and batched products. The tool behind the kernel work in
  * `lib/backend/` (see bench/README.md).
@@ -9,8 +10,10 @@
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import {
+  computeSaliency,
   initBackend,
   makeRng,
+  makeSynthetic,
   MaskedAutoencoder,
   randomMaskPlan,
   SimMim,
@@ -34,8 +37,8 @@ async function main(): Promise<void> {
       top: { type: "string", default: "25" },
     },
   });
-  if (values.case !== "mae" && values.case !== "simmim") {
-    throw new RangeError(`--case=${values.case}: use mae or simmim`);
+  if (!["mae", "simmim", "saliency"].includes(values.case!)) {
+    throw new RangeError(`--case=${values.case}: use mae, simmim or saliency`);
   }
   await initBackend({ backend: values.backend as "wasm", threads: Number(values.threads) });
   const shape = { ...PRESETS["vit-tiny-32"], channels: 3 };
@@ -59,11 +62,20 @@ async function main(): Promise<void> {
     values.case === "simmim"
       ? unitRandomMaskPlan(B, L, 2, 0.6, rng)
       : randomMaskPlan(B, L, 0.75, rng);
-  const step = async () => {
-    const { loss, gradNorm } = opt.minimize(() => model.lossFn(patches, plan()), 1e-4);
-    await loss.data();
-    tf.dispose([loss, gradNorm]);
-  };
+  const images = makeSynthetic({ count: 256, size: 32, channels: 3, seed: 1 });
+  const step = values.case === "saliency"
+    ? async () => {
+      await computeSaliency(
+        (model as MaskedAutoencoder).encoder,
+        images,
+        { imageSize: 32, batchSize: 256 },
+      );
+    }
+    : async () => {
+      const { loss, gradNorm } = opt.minimize(() => model.lossFn(patches, plan()), 1e-4);
+      await loss.data();
+      tf.dispose([loss, gradNorm]);
+    };
   await step();
   await step();
   const t0 = performance.now();

@@ -297,3 +297,57 @@ Deno.test("initBackend('wasm', threads: 2) in a fresh process runs 2 threads and
   assert.equal(res.s.pthreadsStarted, 1);
   assert.equal(res.s.workers, 1, "only the pool slot XNNPACK uses gets a real worker");
 });
+
+Deno.test("a MAE training step runs on webgpu (when an adapter exists) and matches cpu", async () => {
+  const r = await runFresh(
+    `const tf = await import("@tensorflow/tfjs");
+     const { MaskedAutoencoder } = await import(${
+      JSON.stringify(new URL("../lib/mim/mae.ts", import.meta.url).href)
+    });
+     const { randomMaskPlan } = await import(${
+      JSON.stringify(new URL("../lib/mim/random.ts", import.meta.url).href)
+    });
+     const { makeRng } = await import(${
+      JSON.stringify(new URL("../lib/util/rng.ts", import.meta.url).href)
+    });
+     const { AdamW } = await import(${
+      JSON.stringify(new URL("../lib/train/adamw.ts", import.meta.url).href)
+    });
+     const shape = { imageSize: 16, patchSize: 4, channels: 3, dim: 24, depth: 2, heads: 3,
+       mlpRatio: 4, decoderDim: 16, decoderDepth: 1, decoderHeads: 2 };
+     const adapter = navigator.gpu ? await navigator.gpu.requestAdapter() : null;
+     const run = async () => {
+       const model = new MaskedAutoencoder({ shape, normPixLoss: true, seed: 1 });
+       const opt = new AdamW([...model.store.params.values()],
+         { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05, clipGrad: 1 });
+       const rng = makeRng(2, "p");
+       const patches = tf.tensor2d(Float32Array.from({ length: 4 * 16 * 48 }, () => rng() - 0.5), [64, 48]);
+       const losses = [];
+       for (let s = 0; s < 2; s++) {
+         const { loss, gradNorm } = opt.minimize(() => model.lossFn(patches, randomMaskPlan(4, 16, 0.75, makeRng(3, s))), 1e-3);
+         losses.push((await loss.data())[0]);
+         tf.dispose([loss, gradNorm]);
+       }
+       return losses;
+     };
+     let error = null, got = null;
+     try { await mod.initBackend({ backend: "webgpu", quiet: true }); got = await run(); }
+     catch (e) { error = e.message; }
+     await mod.initBackend({ backend: "cpu", quiet: true });
+     const ref = await run();
+     console.log(JSON.stringify({ adapter: adapter !== null, error, got, ref }));`,
+  );
+  assert.equal(r.code, 0, r.err);
+  const res = JSON.parse(r.out.trim().split("\n").at(-1)!);
+  if (!res.adapter) {
+    assert.match(res.error, /^backend webgpu: .*--backend=wasm/);
+    return;
+  }
+  assert.equal(res.error, null);
+  for (let s = 0; s < 2; s++) {
+    assert.ok(
+      Math.abs(res.got[s] - res.ref[s]) < 1e-3 * res.ref[s],
+      `step ${s}: ${res.got[s]} vs ${res.ref[s]}`,
+    );
+  }
+});

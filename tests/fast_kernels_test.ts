@@ -328,3 +328,20 @@ Deno.test("the embedded SIMD binaries match their .wat sources (deno task build:
   }
   assert.ok(n >= 1);
 });
+
+Deno.test("lastAttention() equals the full forward's last attention, on wasm and cpu", async () => {
+  const { VisionTransformer } = await import("../lib/vit/vit.ts");
+  const { ParamStore } = await import("../lib/vit/params.ts");
+  const pv = values(3 * 16 * 48, 31);
+  const [got, ref] = await onBoth(() => {
+    const store = new ParamStore(4);
+    const vit = new VisionTransformer(store, SHAPE, "encoder");
+    const x = tf.tensor3d(pv, [3, 16, 48]);
+    const outs = [vit.lastAttention(x), vit.forwardFeatures(x, true).attention!];
+    vit.dispose();
+    store.dispose();
+    return outs;
+  });
+  for (const r of [got, ref]) assert.ok(maxRelDiff(r[0], r[1]) < 1e-6, "same backend: equal");
+  assert.ok(maxRelDiff(got[0], ref[1]) < 1e-5, "wasm fast path vs cpu composite");
+});

@@ -69,8 +69,7 @@ export async function computeSaliency(
     const patches = patchify(batch.images, n, opts.imageSize, dataset.channels, p);
     const sal = tf.tidy(() => {
       const x = tf.tensor3d(patches, [n, L, encoder.patchDim]);
-      const { attention } = encoder.forwardFeatures(x, true);
-      return saliencyFromAttention(attention!);
+      return saliencyFromAttention(encoder.lastAttention(x));
     });
     maps.set((await sal.data()) as Float32Array, start * L);
     sal.dispose();

@@ -172,6 +172,14 @@ export function installBlasMatMul(blas: Blas): void {
   if (original === undefined) throw new Error("native BLAS: the wasm backend has no BatchMatMul");
   const fallback = original.kernelFunc;
   const sgemm = blas.lib.symbols.cblas_sgemm;
+  const sym = blas.lib.symbols;
+  const setThreads: ((n: number) => void) | null = sym.openblas_set_num_threads
+    ? (n) => sym.openblas_set_num_threads!(n)
+    : sym.bli_thread_set_num_threads
+    ? (n) => sym.bli_thread_set_num_threads!(BigInt(n))
+    : sym.MKL_Set_Num_Threads
+    ? (n) => sym.MKL_Set_Num_Threads!(n)
+    : null;
   const kernelFunc: tf.KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
@@ -206,23 +214,31 @@ export function installBlasMatMul(blas: Blas): void {
     const ta = transposeA ? TRANS : NO_TRANS, tb = transposeB ? TRANS : NO_TRANS;
     const lda = transposeA ? M : K, ldb = transposeB ? K : N;
     const strideA = bA === 1 ? 0 : M * K * 4, strideB = bB === 1 ? 0 : K * N * 4;
-    for (let i = 0; i < batch; i++) {
-      sgemm(
-        ROW_MAJOR,
-        ta,
-        tb,
-        M,
-        N,
-        K,
-        1,
-        Deno.UnsafePointer.offset(base, offA + i * strideA),
-        lda,
-        Deno.UnsafePointer.offset(base, offB + i * strideB),
-        ldb,
-        0,
-        Deno.UnsafePointer.offset(base, offC + i * M * N * 4),
-        N,
-      );
+    // Many small products (attention's [B, H, T, d]): one thread each. A threaded sgemm wakes
+    // its pool per call, which costs more than the product, badly so on a busy machine.
+    const single = batch > 1 && setThreads !== null && blas.threads > 1;
+    if (single) setThreads!(1);
+    try {
+      for (let i = 0; i < batch; i++) {
+        sgemm(
+          ROW_MAJOR,
+          ta,
+          tb,
+          M,
+          N,
+          K,
+          1,
+          Deno.UnsafePointer.offset(base, offA + i * strideA),
+          lda,
+          Deno.UnsafePointer.offset(base, offB + i * strideB),
+          ldb,
+          0,
+          Deno.UnsafePointer.offset(base, offC + i * M * N * 4),
+          N,
+        );
+      }
+    } finally {
+      if (single) setThreads!(blas.threads);
     }
     return out;
   };

@@ -157,7 +157,7 @@ export async function attentionOnObject(
     const patches = patchify(batch.images, n, imageSize, ds.channels, p);
     const sal = tf.tidy(() => {
       const x = tf.tensor3d(patches, [n, L, encoder.patchDim]); // [n, L, ppc]
-      return saliencyFromAttention(encoder.forwardFeatures(x, true).attention!); // [n, L]
+      return saliencyFromAttention(encoder.lastAttention(x)); // [n, L]
     });
     const maps = (await sal.data()) as Float32Array;
     sal.dispose();

@@ -170,6 +170,16 @@ export class Attention {
     return [scores as tf.Tensor4D, heads(part(2))];
   }
 
+  /** Only the post-softmax attention `[B, H, T, T]` of `x [B, T, D]` (no values, no output). */
+  weights(x: tf.Tensor3D): tf.Tensor4D {
+    const [B, T, D] = x.shape;
+    const rows = x.reshape([B * T, D]) as tf.Tensor2D;
+    const [scores] = fusedAvailable() && fastTransposedMatMul()
+      ? this.scoresFused(rows, B)
+      : this.scoresComposite(rows, B, T);
+    return tf.softmax(scores) as tf.Tensor4D;
+  }
+
   /**
    * @param x [B, T, D]
    * @returns out [B, T, D] and, when asked, the post-softmax attention [B, H, T, T]
@@ -224,6 +234,11 @@ export class Block {
     this.attn = new Attention(store, `${name}.attn`, dim, heads);
     this.norm2 = new LayerNorm(store, `${name}.norm2`, dim);
     this.mlp = new Mlp(store, `${name}.mlp`, dim, mlpRatio);
+  }
+
+  /** The attention weights this block would compute on `x [B, T, D]`: `[B, H, T, T]`. */
+  attentionWeights(x: tf.Tensor3D): tf.Tensor4D {
+    return this.attn.weights(this.norm1.apply(x) as tf.Tensor3D);
   }
 
   /** @param x [B, T, D] */
