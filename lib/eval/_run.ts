@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type BackendChoice, initBackend } from "../backend/mod.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { confusionMatrixSvg, lineChart, type LineSeries, svgToPng } from "../viz/mod.ts";
 
@@ -84,4 +85,70 @@ export async function writeConfusionFigure(
 /** Percent with one decimal, for progress lines. */
 export function pct(v: number | null | undefined): string {
   return v === null || v === undefined || !Number.isFinite(v) ? "-" : `${(100 * v).toFixed(1)}%`;
+}
+
+/** Backend choice of an evaluation, falling back to what the pre-training run used. */
+export interface EvalBackendOptions {
+  backend?: string;
+  threads?: number;
+  quiet?: boolean;
+}
+
+/** Starts the backend an evaluation of `runDir` asks for (or the run's own). */
+export async function initEvalBackend(
+  opts: EvalBackendOptions,
+  saved: { run: { backend: string; threads: number } },
+): Promise<void> {
+  await initBackend({
+    backend: (opts.backend ?? saved.run.backend) as BackendChoice,
+    threads: opts.threads ?? saved.run.threads,
+    quiet: opts.quiet,
+  });
+}
+
+/**
+ * The finished result in `outDir` when it is for checkpoint `step` and `force` is off (logging
+ * that it is reused), else null.
+ */
+export async function reusableResult(
+  outDir: string,
+  step: number,
+  force: boolean | undefined,
+  log: (s: string) => void,
+  matches: (existing: Record<string, unknown>) => boolean = () => true,
+): Promise<Record<string, unknown> | null> {
+  const existing = await readResult(outDir);
+  if (!existing || force || existing.ckptStep !== step || !matches(existing)) return null;
+  log(
+    `${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
+      pct(existing.top1 as number)
+    }); pass --force to recompute`,
+  );
+  return existing;
+}
+
+/** `accuracy.png`, `loss.png` and `confusion.png` of a classifier trained over epochs. */
+export async function writeTrainingFigures(
+  outDir: string,
+  title: string,
+  history: { epoch: number; loss: number; testTop1: number | null }[],
+  confusion: { title: string; matrix: number[][]; classNames: readonly string[] | undefined },
+): Promise<void> {
+  await writeAccuracyFigure(`${outDir}/accuracy.png`, title, [{
+    name: "test top-1",
+    epochs: history.map((e) => e.epoch),
+    values: history.map((e) => e.testTop1),
+  }]);
+  await writeLossFigure(
+    `${outDir}/loss.png`,
+    title,
+    history.map((e) => e.epoch),
+    history.map((e) => e.loss),
+  );
+  await writeConfusionFigure(
+    `${outDir}/confusion.png`,
+    confusion.title,
+    confusion.matrix,
+    confusion.classNames,
+  );
 }

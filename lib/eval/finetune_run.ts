@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { type BackendChoice, initBackend } from "../backend/mod.ts";
 import { type Config, loadSavedConfig } from "../config/mod.ts";
 import type { MimModel } from "../mim/types.ts";
 import { buildModel, modelImageSize } from "../train/factory.ts";
@@ -14,13 +13,13 @@ import { loadRun } from "../train/load_run.ts";
 import { appendMetrics } from "../train/metrics.ts";
 import { formatDuration, Progress } from "../train/progress.ts";
 import {
+  initEvalBackend,
   pct,
   readResult,
   resetMetrics,
-  writeAccuracyFigure,
-  writeConfusionFigure,
+  reusableResult,
   writeJson,
-  writeLossFigure,
+  writeTrainingFigures,
 } from "./_run.ts";
 import { labelledSplits, openEvalSplit } from "./data.ts";
 import { finetune, type FinetuneOptions, LAYER_DECAY } from "./finetune.ts";
@@ -107,11 +106,7 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
   const outDir = opts.out ||
     (opts.runDir ? `${opts.runDir}/${init === "random" ? "finetune-random" : "finetune"}` : "");
   if (!outDir) throw new RangeError("runFinetune: a random-init run without runDir needs `out`");
-  await initBackend({
-    backend: (opts.backend ?? saved.run.backend) as BackendChoice,
-    threads: opts.threads ?? saved.run.threads,
-    quiet: opts.quiet,
-  });
+  await initEvalBackend(opts, saved);
 
   const data = { ...saved.data, root: opts.dataRoot ?? saved.data.root };
   const splits = labelledSplits(data.name);
@@ -138,21 +133,25 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
       testImages: test.length,
       baseLr: opts.baseLr ?? null,
     };
-    const existing = await readResult(outDir);
-    const same = existing !== null &&
+    const sameRecipe = (r: Record<string, unknown>) =>
       (Object.keys(recipe) as (keyof typeof recipe)[]).every((k) =>
         // results written before baseLr was recorded lack it
-        existing[k] === recipe[k] || (k === "baseLr" && existing[k] === undefined)
+        r[k] === recipe[k] || (k === "baseLr" && r[k] === undefined)
       );
-    if (existing && !opts.force && existing.ckptStep === step && existing.init === init && same) {
-      log(
-        `${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
-          pct(existing.top1 as number)
-        }); pass --force to recompute`,
-      );
-      return { outDir, skipped: true, result: existing as FinetuneSummary };
+    const existing = await reusableResult(
+      outDir,
+      step,
+      opts.force,
+      log,
+      (r: Record<string, unknown>) => r.init === init && sameRecipe(r),
+    );
+    if (existing) {
+      return { outDir, skipped: true, result: existing as unknown as FinetuneSummary };
     }
-    if (existing && !same) log(`${outDir}: the fine-tuning recipe changed; running it again`);
+    const old = await readResult(outDir);
+    if (old && old.ckptStep === step && !sameRecipe(old)) {
+      log(`${outDir}: the fine-tuning recipe changed; running it again`);
+    }
     const metricsPath = await resetMetrics(outDir);
     const layerDecay = opts.layerDecay ?? LAYER_DECAY[config.mim.method] ?? 0.75;
     const total = epochs * Math.floor(train.length / batchSize);
@@ -212,25 +211,15 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
       seconds: (performance.now() - t0) / 1000,
     };
     if (opts.figures !== false) {
-      const title =
-        `fine-tune (${init}): ${config.mim.method} ${config.amt.strategy} (${data.name})`;
-      const h = r.history;
-      await writeAccuracyFigure(`${outDir}/accuracy.png`, title, [{
-        name: "test top-1",
-        epochs: h.map((e) => e.epoch),
-        values: h.map((e) => e.testTop1),
-      }]);
-      await writeLossFigure(
-        `${outDir}/loss.png`,
-        title,
-        h.map((e) => e.epoch),
-        h.map((e) => e.loss),
-      );
-      await writeConfusionFigure(
-        `${outDir}/confusion.png`,
-        `fine-tune, top-1 ${pct(r.top1)}`,
-        r.confusion,
-        train.classNames,
+      await writeTrainingFigures(
+        outDir,
+        `fine-tune (${init}): ${config.mim.method} ${config.amt.strategy} (${data.name})`,
+        r.history,
+        {
+          title: `fine-tune, top-1 ${pct(r.top1)}`,
+          matrix: r.confusion,
+          classNames: train.classNames,
+        },
       );
     }
     await writeJson(`${outDir}/result.json`, result);

@@ -5,11 +5,10 @@
  *
  * @module
  */
-import { type BackendChoice, initBackend } from "../backend/mod.ts";
 import { loadSavedConfig } from "../config/mod.ts";
 import { loadRun } from "../train/load_run.ts";
 import { formatDuration } from "../train/progress.ts";
-import { pct, readResult, writeConfusionFigure, writeJson } from "./_run.ts";
+import { initEvalBackend, pct, reusableResult, writeConfusionFigure, writeJson } from "./_run.ts";
 import { knnClassify } from "./knn.ts";
 import { splitFeatures } from "./linprobe_run.ts";
 import { confusionMatrix } from "./metrics.ts";
@@ -64,22 +63,11 @@ export async function runKnn(
   const log = opts.quiet ? () => {} : (s: string) => console.log(s);
   const outDir = opts.out || `${opts.runDir}/knn`;
   const saved = await loadSavedConfig(opts.runDir);
-  await initBackend({
-    backend: (opts.backend ?? saved.run.backend) as BackendChoice,
-    threads: opts.threads ?? saved.run.threads,
-    quiet: opts.quiet,
-  });
+  await initEvalBackend(opts, saved);
   const { config, model, step } = await loadRun(opts.runDir);
   try {
-    const existing = await readResult(outDir);
-    if (existing && !opts.force && existing.ckptStep === step) {
-      log(
-        `${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
-          pct(existing.top1 as number)
-        }); pass --force to recompute`,
-      );
-      return { outDir, skipped: true, result: existing as KnnSummary };
-    }
+    const existing = await reusableResult(outDir, step, opts.force, log);
+    if (existing) return { outDir, skipped: true, result: existing as unknown as KnnSummary };
     const f = await splitFeatures({
       runDir: opts.runDir,
       step,

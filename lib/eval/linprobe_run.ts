@@ -6,19 +6,17 @@
  *
  * @module
  */
-import { type BackendChoice, initBackend } from "../backend/mod.ts";
 import { loadSavedConfig } from "../config/mod.ts";
 import { appendMetrics } from "../train/metrics.ts";
 import { loadRun } from "../train/load_run.ts";
 import { formatDuration, Progress } from "../train/progress.ts";
 import {
+  initEvalBackend,
   pct,
-  readResult,
   resetMetrics,
-  writeAccuracyFigure,
-  writeConfusionFigure,
+  reusableResult,
   writeJson,
-  writeLossFigure,
+  writeTrainingFigures,
 } from "./_run.ts";
 import type { Dataset } from "../data/mod.ts";
 import type { VisionTransformer } from "../vit/vit.ts";
@@ -192,21 +190,12 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
   const log = opts.quiet ? () => {} : (s: string) => console.log(s);
   const outDir = opts.out || `${opts.runDir}/linprobe`;
   const saved = await loadSavedConfig(opts.runDir);
-  await initBackend({
-    backend: (opts.backend ?? saved.run.backend) as BackendChoice,
-    threads: opts.threads ?? saved.run.threads,
-    quiet: opts.quiet,
-  });
+  await initEvalBackend(opts, saved);
   const { config, model, step } = await loadRun(opts.runDir);
   try {
-    const existing = await readResult(outDir);
-    if (existing && !opts.force && existing.ckptStep === step) {
-      log(
-        `${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
-          pct(existing.top1 as number)
-        }); pass --force to recompute`,
-      );
-      return { outDir, skipped: true, result: existing as LinearProbeSummary };
+    const existing = await reusableResult(outDir, step, opts.force, log);
+    if (existing) {
+      return { outDir, skipped: true, result: existing as unknown as LinearProbeSummary };
     }
     const metricsPath = await resetMetrics(outDir);
     const features = await splitFeatures({
@@ -284,25 +273,15 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
       featuresCached: features.cached,
     };
     if (opts.figures !== false) {
-      const h = probe.history;
-      const title =
-        `linear probe: ${config.mim.method} ${config.amt.strategy} (${config.data.name})`;
-      await writeAccuracyFigure(`${outDir}/accuracy.png`, title, [{
-        name: "test top-1",
-        epochs: h.map((r) => r.epoch),
-        values: h.map((r) => r.testTop1),
-      }]);
-      await writeLossFigure(
-        `${outDir}/loss.png`,
-        title,
-        h.map((r) => r.epoch),
-        h.map((r) => r.loss),
-      );
-      await writeConfusionFigure(
-        `${outDir}/confusion.png`,
-        `linear probe, top-1 ${pct(probe.top1)}`,
-        probe.confusion,
-        features.classNames,
+      await writeTrainingFigures(
+        outDir,
+        `linear probe: ${config.mim.method} ${config.amt.strategy} (${config.data.name})`,
+        probe.history,
+        {
+          title: `linear probe, top-1 ${pct(probe.top1)}`,
+          matrix: probe.confusion,
+          classNames: features.classNames,
+        },
       );
     }
     await writeJson(`${outDir}/result.json`, result);
