@@ -1,0 +1,46 @@
+/**
+ * `deno task bench` produces the report the performance issue specifies (names, fields, no
+ * tensor growth). Timings are not asserted: speed is checked with the benchmark itself.
+ */
+import assert from "node:assert/strict";
+import { runBench } from "../bench/bench.ts";
+
+Deno.test("runBench() reports the named cases, threads and matmul, and no tensor growth", async () => {
+  const report = await runBench({
+    preset: "vit-tiny-32",
+    steps: 8,
+    repeats: 1,
+    backend: "wasm",
+    threads: 0,
+    only: ["mae-amt-45-40", "data-augment-b64"],
+  }) as {
+    backend: string;
+    threads: number;
+    matmul: string;
+    results: { name: string; ms_per_step: number; images_per_s: number; medians: number[] }[];
+    memory: Record<string, { tensorsAfterWarmup: number; tensorsAtEnd: number } | number>;
+  };
+  assert.equal(report.backend, "wasm");
+  assert.ok(report.threads >= 1);
+  assert.ok(report.matmul.length > 0);
+  assert.deepEqual(report.results.map((r) => r.name), ["mae-amt-45-40", "data-augment-b64"]);
+  for (const r of report.results) {
+    assert.ok(r.ms_per_step > 0 && Number.isFinite(r.ms_per_step));
+    assert.equal(r.medians.length, 1);
+    assert.ok(Math.abs(r.images_per_s - 64_000 / r.ms_per_step) < 1e-6 * r.images_per_s);
+  }
+  const mem = report.memory["mae-amt-45-40"] as {
+    tensorsAfterWarmup: number;
+    tensorsAtEnd: number;
+  };
+  assert.equal(mem.tensorsAtEnd, mem.tensorsAfterWarmup, "tensors grow across steps");
+  assert.ok((report.memory.peakRssBytes as number) > 0);
+  await assert.rejects(
+    runBench({ preset: "nope", steps: 8, backend: "wasm", threads: 0 }),
+    /--preset=nope: unknown; valid: vit-tiny-32, fashion-mnist/,
+  );
+  await assert.rejects(
+    runBench({ preset: "vit-tiny-32", steps: 4, backend: "wasm", threads: 0 }),
+    /--steps=4: at least 8/,
+  );
+});
