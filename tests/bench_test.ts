@@ -44,3 +44,30 @@ Deno.test("runBench() reports the named cases, threads and matmul, and no tensor
     /--steps=4: at least 8/,
   );
 });
+
+Deno.test("compareReports() lines cases up with PyTorch's and refuses mismatched threads", async () => {
+  const { compareReports } = await import("../bench/compare.ts");
+  const ours = {
+    backend: "wasm",
+    threads: 2,
+    results: [
+      { name: "mae-random-75", ms_per_step: 400, images_per_s: 160 },
+      { name: "mae-amt-45-40", ms_per_step: 260, images_per_s: 246 },
+      { name: "data-augment-b64", ms_per_step: 4, images_per_s: 16000 },
+    ],
+  };
+  const theirs = {
+    backend: "pytorch-cpu",
+    threads: 2,
+    torch: "2.13.0",
+    results: [
+      { name: "mae-random-75", ms_per_step: 200, images_per_s: 320 },
+      { name: "mae-amt-45-40", ms_per_step: 140, images_per_s: 457 },
+    ],
+  };
+  const table = compareReports(ours, theirs);
+  assert.match(table, /\| mae-random-75 \| 400\.0 \| 160 \| 200\.0 \| 320 \| 2\.00 \|/);
+  assert.match(table, /\| data-augment-b64 \| 4\.0 \| 16000 \| - \| - \| - \|/);
+  assert.match(table, /amt-mim 0\.650, PyTorch 0\.700/);
+  assert.throws(() => compareReports(ours, { ...theirs, threads: 1 }), /thread counts differ/);
+});
