@@ -285,11 +285,16 @@ function erfRef(x: number): number {
 Deno.test("GELU kernels (SIMD and scalar) are within 3e-7 of exact GELU and its derivative", async () => {
   const { loadSimdGelu, setSimdEnabled } = await import("../lib/backend/fused.ts");
   assert.ok(loadSimdGelu() !== null, "Deno's V8 has wasm SIMD, so the SIMD kernel must load");
+  // deno-lint-ignore no-explicit-any
+  const heap = (tf.backend() as any).wasm.wasmMemory as WebAssembly.Memory;
+  assert.ok(loadSimdGelu(heap) !== null, "and it binds to the wasm backend's heap");
   const xs = Float32Array.from({ length: 40001 }, (_, i) => (i - 20000) / 1600); // [-12.5, 12.5]
   xs[0] = -200;
   xs[1] = 200;
   xs[2] = -0;
-  for (const simd of [true, false]) {
+  // wasm + SIMD in place, cpu + SIMD on the copy path, wasm scalar
+  for (const [backend, simd] of [["wasm", true], ["cpu", true], ["wasm", false]] as const) {
+    await initBackend({ backend, quiet: true });
     setSimdEnabled(simd);
     try {
       const x = tf.tensor1d(xs);
@@ -304,10 +309,12 @@ Deno.test("GELU kernels (SIMD and scalar) are within 3e-7 of exact GELU and its 
         ey = Math.max(ey, Math.abs(y[i] - v * cdf) / Math.max(1, Math.abs(v)));
         ed = Math.max(ed, Math.abs(d[i] - (cdf + v * pdf)));
       }
-      assert.ok(ey < 3e-7, `${simd ? "SIMD" : "scalar"} GELU: max error ${ey}`);
-      assert.ok(ed < 3e-7, `${simd ? "SIMD" : "scalar"} GELU': max error ${ed}`);
+      const what = `${backend} ${simd ? "SIMD" : "scalar"}`;
+      assert.ok(ey < 3e-7, `${what} GELU: max error ${ey}`);
+      assert.ok(ed < 3e-7, `${what} GELU': max error ${ed}`);
     } finally {
       setSimdEnabled(true);
+      await initBackend({ backend: "wasm", quiet: true });
     }
   }
 });

@@ -12,9 +12,11 @@ const DIR = new URL("../lib/backend/simd/", import.meta.url);
 /** Assembles one .wat file; returns the wasm bytes. */
 export async function assemble(path: URL): Promise<Uint8Array> {
   const wabt = await wabtInit();
-  const mod = wabt.parseWat(path.pathname, await Deno.readTextFile(path), { simd: true });
+  const features = { simd: true, threads: true };
+  const mod = wabt.parseWat(path.pathname, await Deno.readTextFile(path), features);
   try {
-    mod.validate();
+    // wabt.js's validate() takes the features too; its typings omit the parameter
+    (mod.validate as (f?: typeof features) => void)(features);
     return new Uint8Array(mod.toBinary({}).buffer);
   } finally {
     mod.destroy();

@@ -141,55 +141,57 @@ function layerNormBwd(args: KArgs): tf.TensorInfo[] {
   return infos;
 }
 
-/** The SIMD GELU (`simd/gelu.wat`): 4 lanes at a time in its own small memory. */
+/** The SIMD GELU (`simd/gelu.wat`), bound to one memory. */
 interface SimdGelu {
   memory: WebAssembly.Memory;
   gelu: (x: number, y: number, d: number, n: number) => void;
 }
-/** Elements per call of the SIMD kernel: 3 buffers of 16K floats = 192 KiB, cache-sized. */
+/** Elements per call on the copy path (cpu backend): 3 buffers of 16K floats = 192 KiB. */
 const SIMD_CHUNK = 16384;
-let simdGelu: SimdGelu | null | undefined;
+const simdByMemory = new WeakMap<WebAssembly.Memory, SimdGelu>();
+let simdModule: WebAssembly.Module | null | undefined;
 let simdOff = false;
+let scratch: SimdGelu | null = null;
 
 /** Use (or not) the SIMD GELU; without it the scalar loop runs (tests compare the two). */
 export function setSimdEnabled(on: boolean): void {
   simdOff = !on;
 }
 
-/** The SIMD GELU when this runtime has wasm SIMD, else null. */
-export function loadSimdGelu(): SimdGelu | null {
+/**
+ * The SIMD GELU working in `memory` (a shared WebAssembly memory, e.g. tfjs-backend-wasm's heap),
+ * or in a small memory of its own when none is given; null without wasm SIMD and threads.
+ */
+export function loadSimdGelu(memory?: WebAssembly.Memory): SimdGelu | null {
   if (simdOff) return null;
-  if (simdGelu !== undefined) return simdGelu;
-  try {
-    const bytes = decodeBase64(GELU_WASM);
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), {});
-    const memory = inst.exports.memory as WebAssembly.Memory;
-    const need = 3 * SIMD_CHUNK * 4, have = memory.buffer.byteLength;
-    if (have < need) memory.grow(Math.ceil((need - have) / 65536));
-    simdGelu = { memory, gelu: inst.exports.gelu as SimdGelu["gelu"] };
-  } catch {
-    simdGelu = null; // no wasm SIMD: the scalar loop below
+  if (simdModule === undefined) {
+    try {
+      simdModule = new WebAssembly.Module(decodeBase64(GELU_WASM) as BufferSource);
+    } catch {
+      simdModule = null; // no wasm SIMD (or no shared memory): the scalar loop below
+    }
   }
-  return simdGelu;
+  if (simdModule === null) return null;
+  if (memory === undefined) {
+    if (scratch === null) {
+      const pages = Math.ceil(3 * SIMD_CHUNK * 4 / 65536);
+      const own = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+      scratch = loadSimdGelu(own);
+    }
+    return scratch;
+  }
+  let k = simdByMemory.get(memory);
+  if (k === undefined) {
+    const inst = new WebAssembly.Instance(simdModule, { env: { memory } });
+    k = { memory, gelu: inst.exports.gelu as SimdGelu["gelu"] };
+    simdByMemory.set(memory, k);
+  }
+  return k;
 }
 
-/** GELU and its derivative in one pass: `[y, dy/dx]` (the derivative is kept for backward). */
-function geluFwd(args: KArgs): tf.TensorInfo[] {
-  const { x } = args.inputs as Record<string, tf.TensorInfo>;
-  const { ins: [xs], outs: [y, d], infos } = io(args.backend, [x], [x.shape, x.shape]);
-  const simd = loadSimdGelu();
-  if (simd !== null) {
-    const heap = new Float32Array(simd.memory.buffer);
-    for (let o = 0; o < xs.length; o += SIMD_CHUNK) {
-      const n = Math.min(SIMD_CHUNK, xs.length - o);
-      heap.set(xs.subarray(o, o + n), 0);
-      simd.gelu(0, SIMD_CHUNK * 4, 2 * SIMD_CHUNK * 4, n);
-      y.set(heap.subarray(SIMD_CHUNK, SIMD_CHUNK + n), o);
-      d.set(heap.subarray(2 * SIMD_CHUNK, 2 * SIMD_CHUNK + n), o);
-    }
-    return infos;
-  }
-  for (let i = 0; i < xs.length; i++) {
+/** The scalar GELU and derivative of elements [from, to). */
+function geluScalar(xs: Float32Array, y: Float32Array, d: Float32Array, from: number, to: number) {
+  for (let i = from; i < to; i++) {
     const v = xs[i];
     const a = Math.abs(v) * Math.SQRT1_2;
     const t = 1 / (1 + P * a);
@@ -199,6 +201,30 @@ function geluFwd(args: KArgs): tf.TensorInfo[] {
     y[i] = v * cdf;
     d[i] = cdf + v * INV_SQRT_2PI * g;
   }
+}
+
+/** GELU and its derivative in one pass: `[y, dy/dx]` (the derivative is kept for backward). */
+function geluFwd(args: KArgs): tf.TensorInfo[] {
+  const { x } = args.inputs as Record<string, tf.TensorInfo>;
+  const { ins: [xs], outs: [y, d], infos } = io(args.backend, [x], [x.shape, x.shape]);
+  const n = xs.length, n4 = n & ~3;
+  const heap = (args.backend as { wasm?: { wasmMemory?: WebAssembly.Memory } }).wasm?.wasmMemory;
+  const inPlace = heap !== undefined && xs.buffer === heap.buffer && y.buffer === heap.buffer &&
+    d.buffer === heap.buffer;
+  const simd = loadSimdGelu(inPlace ? heap : undefined);
+  if (simd !== null && inPlace) {
+    simd.gelu(xs.byteOffset, y.byteOffset, d.byteOffset, n4); // tensors in place
+  } else if (simd !== null) {
+    const buf = new Float32Array(simd.memory.buffer);
+    for (let o = 0; o < n4; o += SIMD_CHUNK) {
+      const m = Math.min(SIMD_CHUNK, n4 - o);
+      buf.set(xs.subarray(o, o + m), 0);
+      simd.gelu(0, SIMD_CHUNK * 4, 2 * SIMD_CHUNK * 4, m);
+      y.set(buf.subarray(SIMD_CHUNK, SIMD_CHUNK + m), o);
+      d.set(buf.subarray(2 * SIMD_CHUNK, 2 * SIMD_CHUNK + m), o);
+    }
+  }
+  geluScalar(xs, y, d, simd === null ? 0 : n4, n);
   return infos;
 }
 

@@ -8,15 +8,16 @@
 ;; exp(-z), z >= 0: z = k ln2 + r, r in [0, ln2); e^-r by Taylor to degree 9; 2^-k built in the
 ;; exponent bits. z is clamped to 87 (e^-87 ~ 1.6e-38, the smallest normal f32).
 ;;
-;; (func gelu (x y d n)): byte offsets of x (input), y and d (outputs), n elements; processes
-;; ceil(n / 4) * 4 elements, so the buffers are padded to a multiple of 16 bytes.
+;; (func gelu (x y d n)): byte offsets of x (input), y and d (outputs) in the imported memory
+;; (tfjs-backend-wasm's own heap, so tensors are read and written in place); it processes the
+;; first floor(n / 4) * 4 elements and the caller does the remaining 0-3.
 (module
-  (memory (export "memory") 1)
+  (import "env" "memory" (memory 1 65536 shared))
   (func (export "gelu") (param $x i32) (param $y i32) (param $d i32) (param $n i32)
     (local $i i32) (local $end i32)
     (local $v v128) (local $a v128) (local $t v128) (local $z v128) (local $k v128)
     (local $r v128) (local $p v128) (local $g v128) (local $e v128) (local $cdf v128)
-    (local.set $end (i32.shl (i32.and (i32.add (local.get $n) (i32.const 3)) (i32.const -4)) (i32.const 2)))
+    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
     (local.set $i (i32.const 0))
     (block $done
       (loop $next
