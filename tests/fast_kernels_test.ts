@@ -352,3 +352,46 @@ Deno.test("lastAttention() equals the full forward's last attention, on wasm and
   for (const r of [got, ref]) assert.ok(maxRelDiff(r[0], r[1]) < 1e-6, "same backend: equal");
   assert.ok(maxRelDiff(got[0], ref[1]) < 1e-5, "wasm fast path vs cpu composite");
 });
+
+Deno.test("LayerNorm kernels (wasm SIMD, wasm scalar, cpu) match the composite ops with gradients", async () => {
+  const { LayerNorm } = await import("../lib/vit/layers.ts");
+  const { ParamStore } = await import("../lib/vit/params.ts");
+  const { setSimdEnabled } = await import("../lib/backend/fused.ts");
+  const run = (D: number) => {
+    const store = new ParamStore(0);
+    const ln = new LayerNorm(store, "ln", D);
+    ln.gamma.assign(tf.add(1, tf.tensor1d(values(D, 41))));
+    ln.beta.assign(tf.tensor1d(values(D, 42)));
+    const x = tf.tensor3d(values(3 * 5 * D, 43).map((v, i) => v * 4 + (i % 7)), [3, 5, D]);
+    const w = tf.tensor3d(values(3 * 5 * D, 44), [3, 5, D]);
+    const f = (xx: tf.Tensor) => tf.sum(tf.mul(ln.apply(xx), w)) as tf.Scalar;
+    const { grads } = tf.variableGrads(() => f(x), store.variables());
+    const out = [ln.apply(x), tf.grad(f)(x), grads[ln.gamma.name], grads[ln.beta.name]];
+    store.dispose();
+    return out;
+  };
+  for (const D of [12, 10]) { // 12: the SIMD kernel on wasm; 10: the scalar loop
+    const [got, ref] = await onBoth(() => run(D));
+    for (let i = 0; i < 4; i++) {
+      assert.ok(
+        maxRelDiff(got[i], ref[i]) < 1e-5,
+        `D ${D} output ${i}: ${maxRelDiff(got[i], ref[i])}`,
+      );
+    }
+  }
+  // the fused kernels on cpu, and wasm with SIMD off, against the same composite reference
+  for (const [backend, simd] of [["cpu", true], ["wasm", false]] as const) {
+    await initBackend({ backend: "cpu", quiet: true });
+    setFusedEnabled(false);
+    const ref = await Promise.all(tf.tidy(() => run(12)).map((t) => t.data()));
+    setFusedEnabled(true);
+    await initBackend({ backend, quiet: true });
+    setSimdEnabled(simd);
+    const got = await Promise.all(tf.tidy(() => run(12)).map((t) => t.data()));
+    setSimdEnabled(true);
+    for (let i = 0; i < 4; i++) {
+      assert.ok(maxRelDiff(got[i], ref[i]) < 1e-5, `${backend} output ${i}`);
+    }
+  }
+  await initBackend({ backend: "wasm", quiet: true });
+});

@@ -15,6 +15,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { decodeBase64 } from "../util/base64.ts";
 import { WASM_BASE64 as GELU_WASM } from "./simd/gelu_wasm.ts";
+import { WASM_BASE64 as LAYERNORM_WASM } from "./simd/layernorm_wasm.ts";
 
 const LN_FWD = "AmtLayerNormFwd";
 const LN_BWD = "AmtLayerNormBwd";
@@ -84,6 +85,44 @@ export function expNeg(y: number): number {
 }
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
+/** `simd/layernorm.wat` bound to one memory. */
+interface SimdLayerNorm {
+  fwd: (...a: number[]) => void;
+  bwd: (...a: number[]) => void;
+}
+let lnModule: WebAssembly.Module | null | undefined;
+const lnByMemory = new WeakMap<WebAssembly.Memory, SimdLayerNorm>();
+
+/**
+ * The SIMD LayerNorm working in place in `memory` (the wasm backend's heap), or null (no wasm
+ * SIMD, or SIMD turned off by {@link setSimdEnabled}).
+ */
+function loadSimdLayerNorm(memory: WebAssembly.Memory): SimdLayerNorm | null {
+  if (simdOff) return null;
+  if (lnModule === undefined) {
+    try {
+      lnModule = new WebAssembly.Module(decodeBase64(LAYERNORM_WASM) as BufferSource);
+    } catch {
+      lnModule = null;
+    }
+  }
+  if (lnModule === null) return null;
+  let k = lnByMemory.get(memory);
+  if (k === undefined) {
+    const e = new WebAssembly.Instance(lnModule, { env: { memory } }).exports;
+    k = { fwd: e.ln_fwd as SimdLayerNorm["fwd"], bwd: e.ln_bwd as SimdLayerNorm["bwd"] };
+    lnByMemory.set(memory, k);
+  }
+  return k;
+}
+
+/** The wasm heap when every array lies in it (then SIMD kernels can work in place), else null. */
+function sharedHeap(backend: unknown, arrays: Float32Array[]): WebAssembly.Memory | null {
+  const heap = (backend as { wasm?: { wasmMemory?: WebAssembly.Memory } }).wasm?.wasmMemory;
+  if (heap === undefined) return null;
+  return arrays.every((a) => a.buffer === heap.buffer) ? heap : null;
+}
+
 function layerNormFwd(args: KArgs): tf.TensorInfo[] {
   const { x, gamma, beta } = args.inputs as Record<string, tf.TensorInfo>;
   const eps = (args.attrs as { eps: number }).eps;
@@ -93,6 +132,22 @@ function layerNormFwd(args: KArgs): tf.TensorInfo[] {
     [R],
     [R],
   ]);
+  const heap = D % 4 === 0 ? sharedHeap(args.backend, [xs, g, b, y, mean, rstd]) : null;
+  const simd = heap && loadSimdLayerNorm(heap);
+  if (simd) {
+    simd.fwd(
+      xs.byteOffset,
+      y.byteOffset,
+      g.byteOffset,
+      b.byteOffset,
+      mean.byteOffset,
+      rstd.byteOffset,
+      R,
+      D,
+      eps,
+    );
+    return infos;
+  }
   for (let r = 0, o = 0; r < R; r++, o += D) {
     let s = 0;
     for (let j = 0; j < D; j++) s += xs[o + j];
@@ -118,6 +173,23 @@ function layerNormBwd(args: KArgs): tf.TensorInfo[] {
     [dy, x, gamma, mean, rstd],
     [x.shape, [D], [D]],
   );
+  const heap = D % 4 === 0 ? sharedHeap(args.backend, [dys, xs, g, mu, rs, dx, dg, db]) : null;
+  const simd = heap && loadSimdLayerNorm(heap);
+  if (simd) {
+    simd.bwd(
+      dys.byteOffset,
+      xs.byteOffset,
+      g.byteOffset,
+      mu.byteOffset,
+      rs.byteOffset,
+      dx.byteOffset,
+      dg.byteOffset,
+      db.byteOffset,
+      R,
+      D,
+    );
+    return infos;
+  }
   dg.fill(0);
   db.fill(0);
   for (let r = 0, o = 0; r < R; r++, o += D) {
@@ -208,10 +280,9 @@ function geluFwd(args: KArgs): tf.TensorInfo[] {
   const { x } = args.inputs as Record<string, tf.TensorInfo>;
   const { ins: [xs], outs: [y, d], infos } = io(args.backend, [x], [x.shape, x.shape]);
   const n = xs.length, n4 = n & ~3;
-  const heap = (args.backend as { wasm?: { wasmMemory?: WebAssembly.Memory } }).wasm?.wasmMemory;
-  const inPlace = heap !== undefined && xs.buffer === heap.buffer && y.buffer === heap.buffer &&
-    d.buffer === heap.buffer;
-  const simd = loadSimdGelu(inPlace ? heap : undefined);
+  const heap = sharedHeap(args.backend, [xs, y, d]);
+  const inPlace = heap !== null;
+  const simd = loadSimdGelu(heap ?? undefined);
   if (simd !== null && inPlace) {
     simd.gelu(xs.byteOffset, y.byteOffset, d.byteOffset, n4); // tensors in place
   } else if (simd !== null) {
