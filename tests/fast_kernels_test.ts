@@ -395,3 +395,48 @@ Deno.test("LayerNorm kernels (wasm SIMD, wasm scalar, cpu) match the composite o
   }
   await initBackend({ backend: "wasm", quiet: true });
 });
+
+Deno.test("AdamW kernels (wasm SIMD, scalar tail, cpu) match the composite update", async () => {
+  const { setSimdEnabled } = await import("../lib/backend/fused.ts");
+  const { ParamStore } = await import("../lib/vit/params.ts");
+  const steps = () => {
+    const store = new ParamStore(9);
+    const a = store.create("a.weight", [3, 7], { kind: "xavier", fanIn: 3, fanOut: 7 }, true);
+    const b = store.create("b.bias", [7], { kind: "normal", std: 0.5 }, false);
+    const opt = new AdamW([...store.params.values()], {
+      beta1: 0.9,
+      beta2: 0.95,
+      eps: 1e-8,
+      weightDecay: 0.05,
+      clipGrad: 0.5,
+      lrScales: [1, 0.5],
+    });
+    const target = tf.tensor2d(values(21, 51), [3, 7]);
+    const norms: tf.Tensor[] = [];
+    for (let s = 0; s < 3; s++) {
+      const { loss, gradNorm } = opt.minimize(
+        () => tf.sum(tf.square(tf.sub(tf.add(a, b), target))) as tf.Scalar,
+        1e-2,
+      );
+      norms.push(loss, gradNorm);
+    }
+    const out = [...norms, a.clone(), b.clone(), opt.m[0].clone(), opt.v[1].clone()];
+    opt.dispose();
+    store.dispose();
+    return out;
+  };
+  await initBackend({ backend: "cpu", quiet: true });
+  setFusedEnabled(false);
+  const ref = await Promise.all(tf.tidy(steps).map((t) => t.data()));
+  setFusedEnabled(true);
+  for (const [backend, simd] of [["wasm", true], ["wasm", false], ["cpu", true]] as const) {
+    await initBackend({ backend, quiet: true });
+    setSimdEnabled(simd);
+    const got = await Promise.all(tf.tidy(steps).map((t) => t.data()));
+    setSimdEnabled(true);
+    for (let i = 0; i < got.length; i++) {
+      assert.ok(maxRelDiff(got[i], ref[i]) < 1e-5, `${backend} simd=${simd} output ${i}`);
+    }
+  }
+  await initBackend({ backend: "wasm", quiet: true });
+});

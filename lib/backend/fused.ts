@@ -16,6 +16,7 @@ import * as tf from "@tensorflow/tfjs";
 import { decodeBase64 } from "../util/base64.ts";
 import { WASM_BASE64 as GELU_WASM } from "./simd/gelu_wasm.ts";
 import { WASM_BASE64 as LAYERNORM_WASM } from "./simd/layernorm_wasm.ts";
+import { WASM_BASE64 as ADAMW_WASM } from "./simd/adamw_wasm.ts";
 
 const LN_FWD = "AmtLayerNormFwd";
 const LN_BWD = "AmtLayerNormBwd";
@@ -85,36 +86,13 @@ export function expNeg(y: number): number {
 }
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
-/** `simd/layernorm.wat` bound to one memory. */
+/** `simd/layernorm.wat` on one memory. */
 interface SimdLayerNorm {
-  fwd: (...a: number[]) => void;
-  bwd: (...a: number[]) => void;
+  ln_fwd: (...a: number[]) => void;
+  ln_bwd: (...a: number[]) => void;
 }
-let lnModule: WebAssembly.Module | null | undefined;
-const lnByMemory = new WeakMap<WebAssembly.Memory, SimdLayerNorm>();
-
-/**
- * The SIMD LayerNorm working in place in `memory` (the wasm backend's heap), or null (no wasm
- * SIMD, or SIMD turned off by {@link setSimdEnabled}).
- */
-function loadSimdLayerNorm(memory: WebAssembly.Memory): SimdLayerNorm | null {
-  if (simdOff) return null;
-  if (lnModule === undefined) {
-    try {
-      lnModule = new WebAssembly.Module(decodeBase64(LAYERNORM_WASM) as BufferSource);
-    } catch {
-      lnModule = null;
-    }
-  }
-  if (lnModule === null) return null;
-  let k = lnByMemory.get(memory);
-  if (k === undefined) {
-    const e = new WebAssembly.Instance(lnModule, { env: { memory } }).exports;
-    k = { fwd: e.ln_fwd as SimdLayerNorm["fwd"], bwd: e.ln_bwd as SimdLayerNorm["bwd"] };
-    lnByMemory.set(memory, k);
-  }
-  return k;
-}
+const loadSimdLayerNorm = (memory: WebAssembly.Memory) =>
+  simdExports("layernorm", LAYERNORM_WASM, memory) as SimdLayerNorm | null;
 
 /** The wasm heap when every array lies in it (then SIMD kernels can work in place), else null. */
 function sharedHeap(backend: unknown, arrays: Float32Array[]): WebAssembly.Memory | null {
@@ -135,7 +113,7 @@ function layerNormFwd(args: KArgs): tf.TensorInfo[] {
   const heap = D % 4 === 0 ? sharedHeap(args.backend, [xs, g, b, y, mean, rstd]) : null;
   const simd = heap && loadSimdLayerNorm(heap);
   if (simd) {
-    simd.fwd(
+    simd.ln_fwd(
       xs.byteOffset,
       y.byteOffset,
       g.byteOffset,
@@ -176,7 +154,7 @@ function layerNormBwd(args: KArgs): tf.TensorInfo[] {
   const heap = D % 4 === 0 ? sharedHeap(args.backend, [dys, xs, g, mu, rs, dx, dg, db]) : null;
   const simd = heap && loadSimdLayerNorm(heap);
   if (simd) {
-    simd.bwd(
+    simd.ln_bwd(
       dys.byteOffset,
       xs.byteOffset,
       g.byteOffset,
@@ -213,6 +191,45 @@ function layerNormBwd(args: KArgs): tf.TensorInfo[] {
   return infos;
 }
 
+const simdModules = new Map<string, WebAssembly.Module | null>();
+const simdInstances = new Map<string, WeakMap<WebAssembly.Memory, WebAssembly.Exports>>();
+let simdOff = false;
+
+/** Use (or not) the SIMD kernels; without them the scalar loops run (tests compare the two). */
+export function setSimdEnabled(on: boolean): void {
+  simdOff = !on;
+}
+
+/**
+ * The exports of `simd/<name>.wat` instantiated on `memory` (a shared WebAssembly memory, e.g.
+ * tfjs-backend-wasm's heap), or null without wasm SIMD / shared memory or with SIMD turned off.
+ */
+function simdExports(
+  name: string,
+  base64: string,
+  memory: WebAssembly.Memory,
+): WebAssembly.Exports | null {
+  if (simdOff) return null;
+  let mod = simdModules.get(name);
+  if (mod === undefined) {
+    try {
+      mod = new WebAssembly.Module(decodeBase64(base64) as BufferSource);
+    } catch {
+      mod = null; // the scalar loops run instead
+    }
+    simdModules.set(name, mod);
+  }
+  if (mod === null) return null;
+  let byMemory = simdInstances.get(name);
+  if (byMemory === undefined) simdInstances.set(name, byMemory = new WeakMap());
+  let ex = byMemory.get(memory);
+  if (ex === undefined) {
+    ex = new WebAssembly.Instance(mod, { env: { memory } }).exports;
+    byMemory.set(memory, ex);
+  }
+  return ex;
+}
+
 /** The SIMD GELU (`simd/gelu.wat`), bound to one memory. */
 interface SimdGelu {
   memory: WebAssembly.Memory;
@@ -220,45 +237,20 @@ interface SimdGelu {
 }
 /** Elements per call on the copy path (cpu backend): 3 buffers of 16K floats = 192 KiB. */
 const SIMD_CHUNK = 16384;
-const simdByMemory = new WeakMap<WebAssembly.Memory, SimdGelu>();
-let simdModule: WebAssembly.Module | null | undefined;
-let simdOff = false;
-let scratch: SimdGelu | null = null;
-
-/** Use (or not) the SIMD GELU; without it the scalar loop runs (tests compare the two). */
-export function setSimdEnabled(on: boolean): void {
-  simdOff = !on;
-}
+let scratchMemory: WebAssembly.Memory | null = null;
 
 /**
- * The SIMD GELU working in `memory` (a shared WebAssembly memory, e.g. tfjs-backend-wasm's heap),
- * or in a small memory of its own when none is given; null without wasm SIMD and threads.
+ * The SIMD GELU working in `memory` (in place in the wasm backend's heap), or in a small memory
+ * of its own when none is given (the copy path); null when SIMD is unavailable or off.
  */
 export function loadSimdGelu(memory?: WebAssembly.Memory): SimdGelu | null {
-  if (simdOff) return null;
-  if (simdModule === undefined) {
-    try {
-      simdModule = new WebAssembly.Module(decodeBase64(GELU_WASM) as BufferSource);
-    } catch {
-      simdModule = null; // no wasm SIMD (or no shared memory): the scalar loop below
-    }
-  }
-  if (simdModule === null) return null;
   if (memory === undefined) {
-    if (scratch === null) {
-      const pages = Math.ceil(3 * SIMD_CHUNK * 4 / 65536);
-      const own = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-      scratch = loadSimdGelu(own);
-    }
-    return scratch;
+    const pages = Math.ceil(3 * SIMD_CHUNK * 4 / 65536);
+    scratchMemory ??= new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    memory = scratchMemory;
   }
-  let k = simdByMemory.get(memory);
-  if (k === undefined) {
-    const inst = new WebAssembly.Instance(simdModule, { env: { memory } });
-    k = { memory, gelu: inst.exports.gelu as SimdGelu["gelu"] };
-    simdByMemory.set(memory, k);
-  }
-  return k;
+  const ex = simdExports("gelu", GELU_WASM, memory);
+  return ex ? { memory, gelu: ex.gelu as SimdGelu["gelu"] } : null;
 }
 
 /** The scalar GELU and derivative of elements [from, to). */
@@ -329,7 +321,31 @@ function adamW(args: KArgs): tf.TensorInfo[] {
     [p.shape, p.shape, p.shape],
   );
   const k = sc[0], b1 = a.beta1, b2 = a.beta2;
-  for (let i = 0; i < ps.length; i++) {
+  const heap = sharedHeap(args.backend, [ps, gs, ms, vs, np, nm, nv]);
+  const simd = heap && simdExports("adamw", ADAMW_WASM, heap);
+  let from = 0;
+  if (simd) {
+    from = ps.length & ~3;
+    (simd.adamw as (...a: number[]) => void)(
+      ps.byteOffset,
+      gs.byteOffset,
+      ms.byteOffset,
+      vs.byteOffset,
+      np.byteOffset,
+      nm.byteOffset,
+      nv.byteOffset,
+      ps.length,
+      k,
+      a.lr,
+      b1,
+      b2,
+      a.eps,
+      a.weightDecay,
+      a.c1,
+      a.c2,
+    );
+  }
+  for (let i = from; i < ps.length; i++) {
     const gi = gs[i] * k;
     const mi = b1 * ms[i] + (1 - b1) * gi;
     const vi = b2 * vs[i] + (1 - b2) * gi * gi;
