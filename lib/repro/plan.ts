@@ -94,7 +94,7 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
     pairSeeds: [0, 1],
     objectImages: 512,
     note: "ViT-Micro (dim 96, depth 4, decoder 64x1) on 4,096 Fashion-MNIST images for 8 " +
-      "epochs, about an hour on an idle 2-core machine: a first look, where differences of " +
+      "epochs, about 40 minutes on a 2-core machine with OpenBLAS: a first look, where differences of " +
       "a point or two can be run-to-run noise (see the seed spread)",
   },
   full: {
