@@ -71,6 +71,7 @@ Deno.test("pretrain() writes a complete run folder with a falling loss", async (
   const run = JSON.parse(await Deno.readTextFile(`${dir}/run.json`));
   assert.equal(run.backend, "cpu");
   assert.ok(run.threads >= 1);
+  assert.equal(run.matmul, null, "the cpu backend has no native matmul to record");
 });
 
 Deno.test("pretrain() resumed after a stop ends exactly where an uninterrupted run ends", async () => {

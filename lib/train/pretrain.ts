@@ -277,6 +277,8 @@ export async function pretrain(
         threads: backend.threads,
         simd: backend.simd,
         backendNote: backend.note,
+        // the native BLAS behind wasm's matmul, or why there is none (wasm only)
+        matmul: backend.matmul ?? null,
         dataset: ds.name,
         images: N,
         channels: ds.channels,
