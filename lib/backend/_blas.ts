@@ -17,6 +17,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { WasmBackendLike } from "./_wasm_types.ts";
 
 /** CBLAS enums. */
 const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
@@ -138,15 +139,6 @@ export function loadBlas(choice: string, threads: number): Blas | string {
   return `no native BLAS found (${BLAS_HINT})`;
 }
 
-interface WasmTensorData {
-  memoryOffset: number;
-}
-interface WasmBackendLike {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(id: unknown): WasmTensorData };
-  makeOutput(shape: number[], dtype: string): tf.TensorInfo;
-}
-
 /** Base pointer of the wasm heap, cached per heap buffer (memory growth replaces it). */
 let heapBuffer: ArrayBufferLike | null = null;
 let heapBase: Deno.PointerValue = null;
@@ -245,39 +237,35 @@ export function installBlasMatMul(blas: Blas): void {
   tf.unregisterKernel("BatchMatMul", "wasm");
   tf.registerKernel({ ...original, kernelFunc });
   if (tf.getKernel(DENSE, "wasm") === undefined) {
-    tf.registerKernel({ kernelName: DENSE, backendName: "wasm", kernelFunc: dense });
+    tf.registerKernel({
+      kernelName: DENSE,
+      backendName: "wasm",
+      kernelFunc: (args) => dense(args, blas),
+    });
   }
-  restore = () => {
-    tf.unregisterKernel("BatchMatMul", "wasm");
-    tf.registerKernel(original);
-    active = false;
-  };
   active = true;
 }
-
-let restore: (() => void) | null = null;
 
 /** `x [N, in] @ w [in, out] + b [out]` in one sgemm (C starts as the bias rows, beta = 1). */
 export const DENSE = "AmtDense";
 
-function dense(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+function dense(args: Parameters<tf.KernelFunc>[0], blas: Blas): tf.TensorInfo {
   const { x, w, b } = args.inputs as Record<string, tf.TensorInfo>;
-  const be = args.backend as unknown as WasmBackendLike & {
-    typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-  };
+  const be = args.backend as unknown as WasmBackendLike;
   const [N, K] = x.shape, M = w.shape[1];
   if (w.shape[0] !== K || b.shape[0] !== M) {
     throw new Error(`${DENSE}: shapes x ${x.shape}, w ${w.shape}, b ${b.shape} do not fit`);
   }
   const out = be.makeOutput([N, M], "float32");
   if (N * M === 0) return out;
-  const c = be.typedArrayFromHeap(out), bias = be.typedArrayFromHeap(b);
+  const c = be.typedArrayFromHeap(out) as Float32Array;
+  const bias = be.typedArrayFromHeap(b) as Float32Array;
   for (let r = 0; r < N; r++) c.set(bias, r * M);
   if (K === 0) return out;
   const base = heapPointer(be);
   const at = (t: tf.TensorInfo) =>
     Deno.UnsafePointer.offset(base, be.dataIdMap.get(t.dataId).memoryOffset);
-  loaded!.lib.symbols.cblas_sgemm(
+  blas.lib.symbols.cblas_sgemm(
     ROW_MAJOR,
     NO_TRANS,
     NO_TRANS,
@@ -294,10 +282,4 @@ function dense(args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
     M,
   );
   return out;
-}
-
-/** Puts tfjs's own wasm `BatchMatMul` back (tests compare both paths). */
-export function uninstallBlasMatMul(): void {
-  restore?.();
-  restore = null;
 }

@@ -15,16 +15,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-
-interface WasmData {
-  memoryOffset: number;
-}
-interface WasmBackendLike {
-  dataIdMap: { get(id: unknown): WasmData };
-  makeOutput(shape: number[], dtype: string): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-  incRef(dataId: unknown): void;
-}
+import type { WasmBackendLike } from "./_wasm_types.ts";
 
 type KArgs = Parameters<tf.KernelFunc>[0];
 

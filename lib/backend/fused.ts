@@ -14,6 +14,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { decodeBase64 } from "../util/base64.ts";
+import { isWasmBackend } from "./_wasm_types.ts";
 import { WASM_BASE64 as GELU_WASM } from "./simd/gelu_wasm.ts";
 import { WASM_BASE64 as LAYERNORM_WASM } from "./simd/layernorm_wasm.ts";
 import { WASM_BASE64 as ADAMW_WASM } from "./simd/adamw_wasm.ts";
@@ -36,10 +37,6 @@ interface CpuLike {
   readSync(dataId: unknown): unknown;
   makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo;
 }
-interface WasmLike {
-  makeOutput(shape: number[], dtype: string): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-}
 
 /**
  * Kernel I/O on either backend. Outputs are allocated first and only then are the views
@@ -49,14 +46,10 @@ function io(backend: unknown, inputs: tf.TensorInfo[], outShapes: number[][]) {
   for (const t of inputs) {
     if (t.dtype !== "float32") throw new TypeError(`fused kernel: float32 only, got ${t.dtype}`);
   }
-  if (typeof (backend as WasmLike).typedArrayFromHeap === "function") {
-    const be = backend as WasmLike;
-    const outs = outShapes.map((s) => be.makeOutput(s, "float32"));
-    return {
-      ins: inputs.map((t) => be.typedArrayFromHeap(t)),
-      outs: outs.map((t) => be.typedArrayFromHeap(t)),
-      infos: outs,
-    };
+  if (isWasmBackend(backend)) {
+    const outs = outShapes.map((s) => backend.makeOutput(s, "float32"));
+    const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+    return { ins: inputs.map(view), outs: outs.map(view), infos: outs };
   }
   const be = backend as CpuLike;
   const outs = outShapes.map((s) => new Float32Array(s.reduce((a, b) => a * b, 1)));
@@ -76,7 +69,7 @@ const POW2_NEG = Float64Array.from({ length: 64 }, (_, k) => Math.pow(2, -k));
  * e^-y for y >= 0 to ~1e-9 relative (Math.exp is several times slower in these loops):
  * y = k ln2 + r with r in [0, ln2), 2^-k from a table, e^-r by its Taylor series to degree 10.
  */
-export function expNeg(y: number): number {
+function expNeg(y: number): number {
   if (!(y < 43)) return y >= 43 ? 0 : NaN; // e^-43 < 3e-19: below anything fp32 adds up
   const k = Math.floor(y * Math.LOG2E);
   const r = y - k * Math.LN2;
@@ -96,7 +89,7 @@ const loadSimdLayerNorm = (memory: WebAssembly.Memory) =>
 
 /** The wasm heap when every array lies in it (then SIMD kernels can work in place), else null. */
 function sharedHeap(backend: unknown, arrays: Float32Array[]): WebAssembly.Memory | null {
-  const heap = (backend as { wasm?: { wasmMemory?: WebAssembly.Memory } }).wasm?.wasmMemory;
+  const heap = isWasmBackend(backend) ? backend.wasm.wasmMemory : undefined;
   if (heap === undefined) return null;
   return arrays.every((a) => a.buffer === heap.buffer) ? heap : null;
 }

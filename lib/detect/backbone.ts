@@ -12,7 +12,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type Attention, denseOp } from "../vit/layers.ts";
 import type { VisionTransformer } from "../vit/vit.ts";
 import { patchify } from "../vit/patch.ts";
 
@@ -46,32 +45,6 @@ export function windowOrder(g: number, w: number): Int32Array {
     }
   }
   return out;
-}
-
-/**
- * The block's multi-head self-attention with its own weights, computing q, k
- * and v by three dense layers on column slices of the fused qkv weight: the
- * same function as `Attention.apply`, without splitting the `[B*T, 3D]`
- * activations (a slow `SplitV` on wasm, and a concat in the backward pass).
- *
- * @param x [B, T, D]
- * @returns [B, T, D]
- */
-export function attention(attn: Attention, x: tf.Tensor3D): tf.Tensor3D {
-  const [B, T, D] = x.shape;
-  const H = attn.heads, hd = attn.headDim;
-  const rows = x.reshape([B * T, D]) as tf.Tensor2D; // [B*T, D]
-  const w = attn.qkv.w as tf.Tensor2D, b = attn.qkv.b as tf.Tensor1D;
-  const project = (i: number) =>
-    denseOp(rows, tf.slice(w, [0, i * D], [D, D]), tf.slice(b, [i * D], [D])); // [B*T, D]
-  const q = tf.mul(project(0).reshape([B, T, H, hd]).transpose([0, 2, 1, 3]), 1 / Math.sqrt(hd)); // [B, H, T, hd]
-  const kt = project(1).reshape([B, T, H, hd]).transpose([0, 2, 3, 1]); // [B, H, hd, T]
-  const v = project(2).reshape([B, T, H, hd]).transpose([0, 2, 1, 3]); // [B, H, T, hd]
-  const a = tf.softmax(tf.matMul(q as tf.Tensor4D, kt as tf.Tensor4D)); // [B, H, T, T]
-  const ctx = tf.matMul(a, v as tf.Tensor4D) // [B, H, T, hd]
-    .transpose([0, 2, 1, 3]) // [B, T, H, hd]
-    .reshape([B, T, D]);
-  return attn.proj.apply(ctx) as tf.Tensor3D;
 }
 
 /** A ViT encoder run as a windowed detection backbone. */
@@ -137,10 +110,10 @@ export class VitBackbone {
       const normed = block.norm1.apply(h) as tf.Tensor3D;
       let a: tf.Tensor3D;
       if (this.globalBlocks.has(i) || w === g) {
-        a = attention(block.attn, normed); // [B, L, D]
+        a = block.attn.apply(normed).out; // [B, L, D]
       } else {
         const win = normed.reshape([B * n * n, w * w, D]) as tf.Tensor3D; // [B*nW, w*w, D]
-        a = attention(block.attn, win).reshape([B, L, D]);
+        a = block.attn.apply(win).out.reshape([B, L, D]);
       }
       h = tf.add(h, a) as tf.Tensor3D;
       h = tf.add(h, block.mlp.apply(block.norm2.apply(h))) as tf.Tensor3D;

@@ -15,7 +15,6 @@ import { formatDuration, Progress } from "../train/progress.ts";
 import {
   initEvalBackend,
   pct,
-  readResult,
   resetMetrics,
   reusableResult,
   writeJson,
@@ -133,11 +132,14 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
       testImages: test.length,
       baseLr: opts.baseLr ?? null,
     };
-    const sameRecipe = (r: Record<string, unknown>) =>
-      (Object.keys(recipe) as (keyof typeof recipe)[]).every((k) =>
+    const sameRecipe = (r: Record<string, unknown>) => {
+      const same = (Object.keys(recipe) as (keyof typeof recipe)[]).every((k) =>
         // results written before baseLr was recorded lack it
         r[k] === recipe[k] || (k === "baseLr" && r[k] === undefined)
       );
+      if (!same) log(`${outDir}: the fine-tuning recipe changed; running it again`);
+      return same;
+    };
     const existing = await reusableResult(
       outDir,
       step,
@@ -147,10 +149,6 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
     );
     if (existing) {
       return { outDir, skipped: true, result: existing as unknown as FinetuneSummary };
-    }
-    const old = await readResult(outDir);
-    if (old && old.ckptStep === step && !sameRecipe(old)) {
-      log(`${outDir}: the fine-tuning recipe changed; running it again`);
     }
     const metricsPath = await resetMetrics(outDir);
     const layerDecay = opts.layerDecay ?? LAYER_DECAY[config.mim.method] ?? 0.75;

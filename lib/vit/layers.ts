@@ -34,6 +34,7 @@ export const denseOp: (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Ten
         gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
           const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
           if (fastTransposedMatMul()) {
+            // bias gradient: a ones-row product on the native matmul beats the JS column sum
             const db = blasActive()
               ? tf.matMul(tf.ones([1, dy.shape[0]]), dy).reshape([dy.shape[1]])
               : fusedAvailable()
@@ -170,14 +171,19 @@ export class Attention {
     return [scores as tf.Tensor4D, heads(part(2))];
   }
 
-  /** Only the post-softmax attention `[B, H, T, T]` of `x [B, T, D]` (no values, no output). */
-  weights(x: tf.Tensor3D): tf.Tensor4D {
+  /** Post-softmax attention `[B, H, T, T]` and values `[B, H, T, hd]` of `x [B, T, D]`. */
+  private attend(x: tf.Tensor3D): { attention: tf.Tensor4D; v: tf.Tensor4D } {
     const [B, T, D] = x.shape;
     const rows = x.reshape([B * T, D]) as tf.Tensor2D;
-    const [scores] = fusedAvailable() && fastTransposedMatMul()
+    const [scores, v] = fusedAvailable() && fastTransposedMatMul()
       ? this.scoresFused(rows, B)
       : this.scoresComposite(rows, B, T);
-    return tf.softmax(scores) as tf.Tensor4D;
+    return { attention: tf.softmax(scores) as tf.Tensor4D, v };
+  }
+
+  /** Only the post-softmax attention `[B, H, T, T]` of `x [B, T, D]` (no output projection). */
+  weights(x: tf.Tensor3D): tf.Tensor4D {
+    return this.attend(x).attention;
   }
 
   /**
@@ -186,11 +192,7 @@ export class Attention {
    */
   apply(x: tf.Tensor3D, keepAttention = false): { out: tf.Tensor3D; attention?: tf.Tensor4D } {
     const [B, T, D] = x.shape;
-    const rows = x.reshape([B * T, D]) as tf.Tensor2D;
-    const [scores, vh] = fusedAvailable() && fastTransposedMatMul()
-      ? this.scoresFused(rows, B)
-      : this.scoresComposite(rows, B, T);
-    const attention = tf.softmax(scores) as tf.Tensor4D; // [B, H, T, T]
+    const { attention, v: vh } = this.attend(x);
     const ctx = tf.matMul(attention, vh) // [B, H, T, hd]
       .transpose([0, 2, 1, 3]) // [B, T, H, hd]
       .reshape([B, T, D]);

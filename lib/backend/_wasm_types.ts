@@ -1,0 +1,26 @@
+/**
+ * The parts of tfjs-backend-wasm 4.22.0's `BackendWasm` that amt-mim's own kernels use
+ * (`_blas.ts`, `_wasm_kernels.ts`, `fused.ts`); its published typings do not expose them.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+
+/** A started wasm backend, as a kernel's `args.backend` sees it. */
+export interface WasmBackendLike {
+  /** The Emscripten module: its heap views and the shared memory behind them. */
+  wasm: { HEAPU8: Uint8Array; wasmMemory?: WebAssembly.Memory };
+  /** Per tensor: where its data starts in the heap (bytes). */
+  dataIdMap: { get(id: unknown): { memoryOffset: number } };
+  /** Allocates an output tensor in the heap. */
+  makeOutput(shape: number[], dtype: string): tf.TensorInfo;
+  /** A typed-array view of a tensor's data in the heap (no copy). */
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  /** Shares a tensor's data with one more tensor. */
+  incRef(dataId: unknown): void;
+}
+
+/** Whether a kernel's backend is the wasm backend (it has a heap). */
+export function isWasmBackend(backend: unknown): backend is WasmBackendLike {
+  return typeof (backend as WasmBackendLike).typedArrayFromHeap === "function";
+}
