@@ -320,6 +320,43 @@ Deno.test("sampleMaskPlans() with random-throw throws uniformly but masks by wei
   for (let i = 8; i < L; i++) assert.ok(freq.masked[i] > freq.masked[i - 4], `${freq.masked}`);
 });
 
+Deno.test("random-throw throws first, then masks by attention: object counts on a 7x7 map", () => {
+  // A 3x3 object in the middle of a 7x7 grid (weight 1) on a background of `bg`; 45 / 40 is
+  // 22 masked, 19 thrown, 8 visible. The paper's reading (the toolkit's `random-throw`): 19
+  // thrown uniformly, so 9 * 30 / 49 = 5.51 object patches survive, and attention masks nearly
+  // all of them. The other reading ("mask by attention, then throw from the rest") masks what
+  // `amt` masks: 9 with a zero background, 8.8 with bg = 0.1.
+  const L = 49, N = 4000;
+  const object = new Uint8Array(L);
+  for (let r = 2; r < 5; r++) for (let c = 2; c < 5; c++) object[r * 7 + c] = 1;
+  const meanObjectMasked = (strategy: Strategy, bg: number) => {
+    const w = new Float32Array(L);
+    for (let i = 0; i < L; i++) w[i] = object[i] ? 1 : bg;
+    const rows = new Float32Array(N * L);
+    for (let b = 0; b < N; b++) rows.set(w, b * L);
+    const plan = sampleMaskPlans(rows, N, {
+      maskRatio: 0.45,
+      throwRatio: 0.4,
+      strategy,
+      rng: makeRng(11, strategy, bg),
+    });
+    assert.deepEqual([plan.numMasked, plan.numThrown, plan.numVisible], [22, 19, 8]);
+    const per = new Float64Array(N);
+    for (let k = 0; k < plan.masked.length; k++) per[Math.floor(k / 22)] += object[plan.masked[k]];
+    const mean = per.reduce((a, x) => a + x, 0) / N;
+    const sd = Math.sqrt(per.reduce((a, x) => a + (x - mean) ** 2, 0) / (N - 1));
+    return { mean, se: sd / Math.sqrt(N) };
+  };
+  // Exact at bg = 0: random-throw 9 * 30 / 49 (hypergeometric survivors, all masked); amt 9.
+  const rt0 = meanObjectMasked("random-throw", 0);
+  assert.ok(Math.abs(rt0.mean - 9 * 30 / 49) < 4.5 * rt0.se, `random-throw bg 0: ${rt0.mean}`);
+  assert.equal(meanObjectMasked("amt", 0).mean, 9);
+  // bg = 0.1 (the documented example): 5.5 vs 8.8, within 0.1 (about 4 se).
+  const rt = meanObjectMasked("random-throw", 0.1), amt = meanObjectMasked("amt", 0.1);
+  assert.ok(Math.abs(rt.mean - 5.5) < 0.1, `random-throw bg 0.1: ${rt.mean} (se ${rt.se})`);
+  assert.ok(Math.abs(amt.mean - 8.8) < 0.1, `amt bg 0.1: ${amt.mean} (se ${amt.se})`);
+});
+
 Deno.test("sampleMaskPlans() never picks a zero weight before a positive one", () => {
   const rng = makeRng(8, "zeros");
   const L = 20, B = 500;

@@ -96,3 +96,45 @@ Deno.test("unitRandomMaskPlan() masks whole 2x2 units with SimMIM's ceil countin
     assert.equal(cols.size, 1);
   }
 });
+
+Deno.test("SimMim.lossFn() with stochastic depth: seeded per step, off when omitted", () => {
+  const model = new SimMim({ shape, seed: 1 });
+  try {
+    const plan = throwPlan();
+    const x = data(2);
+    const loss = (train?: { dropPath: number; seed: number }) =>
+      tf.tidy(() => model.lossFn(tf.tensor2d(x, [B * L, P]), plan, train).dataSync()[0]);
+    const plain = loss();
+    assert.equal(loss({ dropPath: 0, seed: 5 }), plain); // rate 0 is the identity
+    // rate 0.9 at the last block drops whole residual branches of some images: a new loss
+    const seeds = [1, 2, 3, 4, 5, 6].map((seed) => loss({ dropPath: 0.9, seed }));
+    assert.ok(seeds.some((v) => v !== plain), `drop-path changed no loss: ${seeds}`);
+    assert.equal(loss({ dropPath: 0.9, seed: 3 }), seeds[2]); // same step seed, same draws
+    assert.ok(new Set(seeds).size > 1, "different step seeds draw different paths");
+  } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("configs/simmim.yaml follows SimMIM's recipe: crop 0.67, drop-path 0.1, clip 5, lr per 512", async () => {
+  const { resolveConfig } = await import("../lib/config/mod.ts");
+  const { peakLr } = await import("../lib/train/schedule.ts");
+  for (const file of ["configs/simmim.yaml", "configs/simmim_amt.yaml"]) {
+    const { config } = resolveConfig({ argv: ["--config", file] });
+    assert.deepEqual(config.data.cropScale, [0.67, 1], file);
+    assert.equal(config.model.dropPath, 0.1, file);
+    assert.equal(config.train.clipGrad, 5, file);
+    assert.equal(config.train.lrBatch, 512, file);
+    assert.equal(config.train.beta2, 0.999, file);
+    assert.ok(config.train.minLr > 0, file);
+    assert.equal(config.amt.counting, "ceil", file); // the method's rule, resolved
+    // the peak stays where it was before the switch to per-512 rates (2.5e-4 at batch 64)
+    assert.ok(Math.abs(peakLr(config.train.baseLr, 64, config.train.lrBatch) - 2.5e-4) < 1e-12);
+  }
+  // MAE keeps its own: no drop-path, crop 0.2, per 256, floor counting
+  const { config: mae } = resolveConfig({ argv: ["--config", "configs/mae_amt.yaml"] });
+  assert.deepEqual(
+    [mae.model.dropPath, mae.data.cropScale[0], mae.train.lrBatch, mae.amt.counting],
+    [0, 0.2, 256, "floor"],
+  );
+});

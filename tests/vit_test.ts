@@ -37,11 +37,11 @@ Deno.test("sincosPosEmbed2d() matches the closed form", () => {
   assert.throws(() => sincosPosEmbed2d(10, 2), /divisible by 4/);
 });
 
-Deno.test("randomMaskPlan() partitions every row with MAE's counts and is seeded", () => {
+Deno.test("randomMaskPlan() partitions every row with the floor counts and is seeded", () => {
   const B = 16, L = 49;
   const plan = randomMaskPlan(B, L, 0.75, makeRng(3, "m"));
   const { masked, visible } = randomMaskCounts(L, 0.75);
-  assert.equal(visible, 12); // int(49 * 0.25)
+  assert.equal(visible, 13); // the one count rule: floor(49 * 0.75) = 36 masked
   assert.equal(plan.numMasked, masked);
   assert.equal(plan.numVisible, visible);
   for (let b = 0; b < B; b++) {

@@ -22,6 +22,20 @@
  * three bands are needed, not the full order, so the split uses two
  * quickselects instead of a sort.
  *
+ * Counts: `nM`, `nT` and `nV = L - nM - nT` come from the one rule of
+ * `mim/counts.ts` (`planCounts`), shared with plain random masking, so every
+ * strategy of a method at the same ratios has the same counts.
+ *
+ * `random-throw` follows the paper's reading of its Table 4 row: the throw
+ * is drawn first, uniformly, and attention then picks the masked patches
+ * among those left. (The text can also be read as "mask by attention, then
+ * throw uniformly from the rest"; that masks exactly `amt`'s patches and
+ * differs from `amt` only in what is thrown.) The two give very different
+ * plans: on a 7 x 7 map with a 3 x 3 object (weight 1, background 0.1) at
+ * 45 / 40, `random-throw` masks 5.5 object patches on average (9 x 30 / 49
+ * survive the throw, and attention masks nearly all of them), `amt` and the
+ * other reading 8.8 (`tests/amt_sampler_test.ts` pins both).
+ *
  * Randomness: every draw comes from `options.rng` (default `Math.random`).
  * A row consumes exactly `L` draws (`2L` for `random-throw`: `L` for the
  * throw, then `L` for the order of the rest), one per patch in index order,
@@ -32,7 +46,10 @@
  * @module
  */
 
+import { type Counting, type PlanCounts, planCounts } from "../mim/counts.ts";
 import type { MaskPlan } from "../mim/plan.ts";
+
+export { type Counting, type PlanCounts, planCounts };
 
 /** How a plan is drawn from the weights (see the module table). */
 export type Strategy = "amt" | "attn-mask" | "random" | "random-throw" | "attn-throw-low";
@@ -45,13 +62,6 @@ export const STRATEGIES: readonly Strategy[] = Object.freeze([
   "random-throw",
   "attn-throw-low",
 ] as Strategy[]);
-
-/**
- * How ratios become counts: `floor` is MAE's (`floor(L*r)` masked, masked +
- * thrown = `floor(L*(r+t))`), `ceil` is SimMIM's (`ceil(L*r)` masked,
- * `ceil(L*t)` thrown).
- */
-export type Counting = "floor" | "ceil";
 
 /** Options of {@linkcode sampleMaskPlan} and {@linkcode sampleMaskPlans}. */
 export interface SampleOptions {
@@ -67,22 +77,12 @@ export interface SampleOptions {
   rng?: () => number;
 }
 
-/** Group sizes of a plan. */
-export interface PlanCounts {
-  numMasked: number;
-  numThrown: number;
-  numVisible: number;
-}
-
 /** One image's plan; each group sorted ascending. */
 export interface SinglePlan {
   masked: Int32Array;
   thrown: Int32Array;
   visible: Int32Array;
 }
-
-// Guards `0.45 * 100 = 45.00000000000001` (and the like) before floor/ceil.
-const EPS = 1e-9;
 
 // E = -ln(1 - u) is 0 only when u = 0; the clamp keeps keys finite.
 const MIN_E = 1e-300;
@@ -97,54 +97,6 @@ function checkLength(numPatches: number): void {
   if (!Number.isInteger(numPatches) || numPatches < 1) {
     throw new RangeError(`the number of patches L must be a positive integer, got ${numPatches}`);
   }
-}
-
-/**
- * Group sizes for `L` patches under a counting rule.
- *
- * @example
- * ```ts
- * import { planCounts } from "./sampler.ts";
- * const c = planCounts(196, 0.45, 0.4, "floor");
- * if (c.numMasked !== 88 || c.numThrown !== 78 || c.numVisible !== 30) throw new Error();
- * ```
- */
-export function planCounts(
-  numPatches: number,
-  maskRatio: number,
-  throwRatio: number,
-  counting: Counting = "floor",
-): PlanCounts {
-  checkLength(numPatches);
-  checkRatio("maskRatio", maskRatio);
-  checkRatio("throwRatio", throwRatio);
-  const L = numPatches;
-  let numMasked: number;
-  let numThrown: number;
-  if (counting === "floor") {
-    numMasked = Math.floor(L * maskRatio + EPS);
-    numThrown = Math.floor(L * (maskRatio + throwRatio) + EPS) - numMasked;
-  } else if (counting === "ceil") {
-    // max(0, .) because ceil(-EPS) is -0.
-    numMasked = Math.max(0, Math.ceil(L * maskRatio - EPS));
-    numThrown = Math.max(0, Math.ceil(L * throwRatio - EPS));
-  } else {
-    throw new RangeError(`counting must be "floor" or "ceil", got ${JSON.stringify(counting)}`);
-  }
-  const numVisible = L - numMasked - numThrown;
-  const setting = `maskRatio=${maskRatio}, throwRatio=${throwRatio}, counting=${counting}, L=${L}`;
-  if (numMasked < 1) {
-    throw new RangeError(
-      `${setting} masks no patch (nothing to reconstruct); raise maskRatio`,
-    );
-  }
-  if (numVisible < 1) {
-    throw new RangeError(
-      `${setting} gives ${numMasked} masked + ${numThrown} thrown of ${L}, leaving no visible ` +
-        `patch; lower maskRatio + throwRatio`,
-    );
-  }
-  return { numMasked, numThrown, numVisible };
 }
 
 /** Options checked once, counts resolved for `L`. */

@@ -22,6 +22,7 @@ import {
   unknownKeyMessage,
 } from "./keys.ts";
 import { validateConfig } from "./validate.ts";
+import { resolveCounting } from "../mim/counts.ts";
 
 /** The parts of a command line. */
 export interface CliArgs {
@@ -253,7 +254,10 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     setConfigValue(config, key, parseCliValue(key, text, `the command line: --${key}=${text}`));
     sources.keys[key] = "command line";
   }
-  if (!cli.help) validateConfig(config, sources.keys);
+  if (!cli.help) {
+    validateConfig(config, sources.keys);
+    resolveDerived(config, sources.keys);
+  }
   return {
     config: deepFreeze(config),
     extras: cli.extras,
@@ -261,6 +265,17 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     help: cli.help,
     sources,
   };
+}
+
+/**
+ * Settings whose default depends on others, resolved so that `config.json`
+ * shows what the run uses: `amt.counting: auto` becomes the method's rule.
+ */
+function resolveDerived(config: Config, keys: Record<string, string>): void {
+  if (config.amt.counting === "auto") {
+    config.amt.counting = resolveCounting("auto", config.mim.method);
+    keys["amt.counting"] = `${keys["amt.counting"]} (auto: mim.method ${config.mim.method})`;
+  }
 }
 
 interface Layer {

@@ -42,6 +42,11 @@ export interface ModelConfig {
   decoderDim: number;
   decoderDepth: number;
   decoderHeads: number;
+  /**
+   * Stochastic depth of the encoder during pre-training (the rate of the last block; timm's
+   * linear rule below it). 0 for MAE; SimMIM's release trains with 0.1.
+   */
+  dropPath: number;
 }
 
 /** The masked-image-modeling method. */
@@ -66,7 +71,10 @@ export interface AmtConfig {
   warmup: number;
   /** Epochs between saliency passes. */
   interval: number;
-  /** floor (MAE) | ceil (SimMIM) */
+  /**
+   * How ratios become patch counts, for every strategy (random included): auto (the method's:
+   * floor for MAE, ceil for SimMIM) | floor | ceil. `config.json` holds the resolved rule.
+   */
   counting: string;
   /** Batch size of the saliency pass. */
   batchSize: number;
@@ -76,8 +84,10 @@ export interface AmtConfig {
 export interface TrainConfig {
   epochs: number;
   batchSize: number;
-  /** lr = baseLr * batchSize / 256 */
+  /** lr = baseLr * batchSize / lrBatch */
   baseLr: number;
+  /** The batch size baseLr is given for: 256 (MAE, the default) or 512 (SimMIM). */
+  lrBatch: number;
   minLr: number;
   warmupEpochs: number;
   weightDecay: number;
@@ -150,6 +160,7 @@ export function defaultConfig(): Config {
       decoderDim: 0,
       decoderDepth: 0,
       decoderHeads: 0,
+      dropPath: 0,
     },
     mim: { method: "mae", maskRatio: 0.75, normPixLoss: true, maskUnit: 0 },
     amt: {
@@ -158,13 +169,14 @@ export function defaultConfig(): Config {
       throwRatio: 0.40,
       warmup: 40,
       interval: 40,
-      counting: "floor",
+      counting: "auto",
       batchSize: 256,
     },
     train: {
       epochs: 10,
       batchSize: 64,
       baseLr: 1.5e-4,
+      lrBatch: 256,
       minLr: 0,
       warmupEpochs: 1,
       weightDecay: 0.05,

@@ -29,7 +29,7 @@ export const CHOICES: Readonly<Record<string, readonly string[]>> = Object.freez
     "random-throw",
     "attn-throw-low",
   ]),
-  "amt.counting": Object.freeze(["floor", "ceil"]),
+  "amt.counting": Object.freeze(["auto", "floor", "ceil"]),
   "run.backend": Object.freeze(["auto", "wasm", "cpu", "webgpu", "tensorflow"]),
 });
 
@@ -179,6 +179,7 @@ export function validateConfig(
   atLeast("amt.batchSize", 1);
   atLeast("amt.interval", 1, " (epochs between saliency passes)");
   atLeast("train.logEvery", 1);
+  atLeast("train.lrBatch", 1, " (the batch size baseLr is given for)");
   atLeast("eval.knnK", 1);
   atLeast("train.baseLr", 0, "; a negative learning rate would ascend the loss");
   atLeast("train.minLr", 0, "; a negative learning rate would ascend the loss");
@@ -195,6 +196,7 @@ export function validateConfig(
   inRange("amt.maskRatio", 0, 1, false);
   inRange("amt.throwRatio", 0, 1, false);
   inRange("mim.maskRatio", 0, 1, true);
+  inRange("model.dropPath", 0, 1, false);
   inRange("train.beta1", 0, 1, false);
   inRange("train.beta2", 0, 1, false);
   if (usable("amt.maskRatio", "amt.throwRatio")) {

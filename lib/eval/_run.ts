@@ -1,7 +1,7 @@
 /**
  * Shared plumbing of the evaluation run folders: where they go, whether a
- * finished result can be reused, `result.json`, and the accuracy and
- * confusion figures.
+ * finished result can be reused (same checkpoint step and same recipe),
+ * `result.json`, and the accuracy and confusion figures.
  *
  * @module
  */
@@ -106,21 +106,82 @@ export async function initEvalBackend(
   });
 }
 
+/** One setting of a {@link Recipe}: a JSON scalar or a list of them. */
+export type RecipeValue =
+  | string
+  | number
+  | boolean
+  | null
+  | readonly (string | number | boolean | null)[];
+
 /**
- * The finished result in `outDir` when it is for checkpoint `step` and `force` is off (logging
- * that it is reused), else null.
+ * Every setting that changes an evaluation's number, with defaults resolved
+ * (so asking for a default explicitly gives the same record as omitting it).
+ * Stored in `result.json` under `recipe`; a result is reused only for an equal one.
+ */
+export type Recipe = Readonly<Record<string, RecipeValue>>;
+
+function recipeText(v: unknown): string {
+  if (v === undefined) return "unset";
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+/**
+ * The settings that differ between a stored recipe and a new one, each as
+ * `"key old -> new"` (`unset` for a key only one side has), in the new
+ * recipe's key order then the stored-only keys; empty when they are equal.
+ */
+export function recipeChanges(stored: Readonly<Record<string, unknown>>, recipe: Recipe): string[] {
+  const keys = [...Object.keys(recipe), ...Object.keys(stored).filter((k) => !(k in recipe))];
+  const changes: string[] = [];
+  for (const k of keys) {
+    const was = Object.hasOwn(stored, k) ? stored[k] : undefined;
+    const now = Object.hasOwn(recipe, k) ? recipe[k] : undefined;
+    // JSON text compares numbers exactly (they round-trip), lists element by element, and
+    // tells a missing key (no text) from null
+    if (JSON.stringify(was) !== JSON.stringify(now)) {
+      changes.push(`${k} ${recipeText(was)} -> ${recipeText(now)}`);
+    }
+  }
+  return changes;
+}
+
+/**
+ * The finished result in `outDir` when it is for checkpoint `step` and was
+ * computed with an equal `recipe` (see {@link Recipe}), and `force` is off;
+ * logs that it is reused. Otherwise null, logging one line with why it is
+ * recomputed: another checkpoint, a `result.json` without a recipe (older
+ * format), or the recipe keys that changed (`epochs 20 -> 30`).
  */
 export async function reusableResult(
   outDir: string,
   step: number,
   force: boolean | undefined,
   log: (s: string) => void,
-  matches: (existing: Record<string, unknown>) => boolean = () => true,
+  recipe: Recipe,
 ): Promise<Record<string, unknown> | null> {
   const existing = await readResult(outDir);
-  if (!existing || force || existing.ckptStep !== step || !matches(existing)) return null;
+  if (!existing || force) return null;
+  if (existing.ckptStep !== step) {
+    log(
+      `${outDir}: result.json is for checkpoint step ${
+        recipeText(existing.ckptStep)
+      }, the run is at step ${step}; running again`,
+    );
+    return null;
+  }
+  const stored = existing.recipe;
+  if (typeof stored !== "object" || stored === null || Array.isArray(stored)) {
+    log(`${outDir}: result.json records no recipe (older format); running again`);
+    return null;
+  }
+  const changes = recipeChanges(stored as Record<string, unknown>, recipe);
+  if (changes.length > 0) {
+    log(`${outDir}: recipe changed (${changes.join(", ")}); running again`);
+    return null;
+  }
   log(
-    `${outDir}/result.json exists for checkpoint step ${step} (top-1 ${
+    `${outDir}/result.json exists for checkpoint step ${step} and the same recipe (top-1 ${
       pct(existing.top1 as number)
     }); pass --force to recompute`,
   );

@@ -34,7 +34,7 @@ export interface RunFinetuneOptions
   init?: "pretrained" | "random";
   /** Evaluation folder (default `<runDir>/finetune`, `<runDir>/finetune-random` for random init). */
   out?: string;
-  /** Recompute even when `result.json` exists for the same checkpoint step. */
+  /** Recompute even when `result.json` exists for the same checkpoint step and recipe. */
   force?: boolean;
   /** First N labelled training images (default 0 = all). */
   limit?: number;
@@ -73,7 +73,70 @@ export interface FinetuneSummary {
   history: { epoch: number; loss: number; testTop1: number | null }[];
   confusion: number[][];
   seconds: number;
+  /** The settings the result depends on (see {@link finetuneRecipe}); reuse needs an equal one. */
+  recipe: FinetuneRecipe;
   [key: string]: unknown;
+}
+
+/** The recipe of a fine-tuning run, as stored in its `result.json`. */
+export type FinetuneRecipe = {
+  init: "pretrained" | "random";
+  trainImages: number;
+  testImages: number;
+  epochs: number;
+  batchSize: number;
+  baseLr: number;
+  minLr: number;
+  warmupEpochs: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  clipGrad: number;
+  layerDecay: number;
+  labelSmoothing: number;
+  dropPath: number;
+  headInitStd: number;
+  cropScale: [number, number];
+  cropRatio: [number, number];
+  flip: boolean;
+  seed: number;
+};
+
+/**
+ * The recipe of a fine-tuning run (every setting its numbers depend on, with
+ * the defaults of {@link finetune} resolved; `layerDecay` by pre-training
+ * method) for `trainImages` and `testImages` labelled images.
+ */
+export function finetuneRecipe(
+  opts: Omit<RunFinetuneOptions, "runDir" | "config">,
+  init: "pretrained" | "random",
+  method: string,
+  trainImages: number,
+  testImages: number,
+): FinetuneRecipe {
+  const epochs = opts.epochs ?? 3;
+  return {
+    init,
+    trainImages,
+    testImages,
+    epochs,
+    batchSize: opts.batchSize ?? 32,
+    baseLr: opts.baseLr ?? 2e-2,
+    minLr: opts.minLr ?? 1e-6,
+    warmupEpochs: opts.warmupEpochs ?? Math.min(5, epochs / 5),
+    weightDecay: opts.weightDecay ?? 0.05,
+    beta1: opts.beta1 ?? 0.9,
+    beta2: opts.beta2 ?? 0.999,
+    clipGrad: opts.clipGrad ?? 0,
+    layerDecay: opts.layerDecay ?? LAYER_DECAY[method] ?? 0.75,
+    labelSmoothing: opts.labelSmoothing ?? 0.1,
+    dropPath: opts.dropPath ?? 0.1,
+    headInitStd: opts.headInitStd ?? 2e-5,
+    cropScale: opts.cropScale ?? [0.2, 1],
+    cropRatio: opts.cropRatio ?? [3 / 4, 4 / 3],
+    flip: opts.flip ?? true,
+    seed: opts.seed ?? 0,
+  };
 }
 
 /** What {@link runFinetune} returns. */
@@ -86,7 +149,8 @@ export interface FinetuneRun {
 /**
  * Fine-tune a run's encoder (or a randomly initialised one of the same shape)
  * and write an evaluation folder. Idempotent: an existing `result.json` for
- * the same checkpoint step and init is returned unless `force`.
+ * the same checkpoint step and an equal recipe ({@link finetuneRecipe}: init,
+ * image counts, epochs, lr...) is returned unless `force`.
  *
  * @example
  * ```ts ignore
@@ -123,35 +187,13 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
     model = buildModel(saved, train.channels, modelImageSize(saved));
   }
   try {
-    const epochs = opts.epochs ?? 3;
-    const batchSize = opts.batchSize ?? 32;
-    const recipe = {
-      epochs,
-      batchSize,
-      trainImages: train.length,
-      testImages: test.length,
-      baseLr: opts.baseLr ?? null,
-    };
-    const sameRecipe = (r: Record<string, unknown>) => {
-      const same = (Object.keys(recipe) as (keyof typeof recipe)[]).every((k) =>
-        // results written before baseLr was recorded lack it
-        r[k] === recipe[k] || (k === "baseLr" && r[k] === undefined)
-      );
-      if (!same) log(`${outDir}: the fine-tuning recipe changed; running it again`);
-      return same;
-    };
-    const existing = await reusableResult(
-      outDir,
-      step,
-      opts.force,
-      log,
-      (r: Record<string, unknown>) => r.init === init && sameRecipe(r),
-    );
+    const recipe = finetuneRecipe(opts, init, config.mim.method, train.length, test.length);
+    const { epochs, batchSize, layerDecay } = recipe;
+    const existing = await reusableResult(outDir, step, opts.force, log, recipe);
     if (existing) {
       return { outDir, skipped: true, result: existing as unknown as FinetuneSummary };
     }
     const metricsPath = await resetMetrics(outDir);
-    const layerDecay = opts.layerDecay ?? LAYER_DECAY[config.mim.method] ?? 0.75;
     const total = epochs * Math.floor(train.length / batchSize);
     log(
       `finetune (${init}) ${
@@ -207,6 +249,7 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
       history: r.history.map((h) => ({ epoch: h.epoch, loss: h.loss, testTop1: h.testTop1 })),
       confusion: r.confusion,
       seconds: (performance.now() - t0) / 1000,
+      recipe,
     };
     if (opts.figures !== false) {
       await writeTrainingFigures(

@@ -10,7 +10,12 @@ import { loadRun } from "../train/load_run.ts";
 import { formatDuration } from "../train/progress.ts";
 import { initEvalBackend, pct, reusableResult, writeConfusionFigure, writeJson } from "./_run.ts";
 import { knnClassify } from "./knn.ts";
-import { splitFeatures } from "./linprobe_run.ts";
+import {
+  closeSplits,
+  type LabelledSplits,
+  openLabelledSplits,
+  splitFeatures,
+} from "./linprobe_run.ts";
 import { confusionMatrix } from "./metrics.ts";
 
 /** Options of {@link runKnn}. */
@@ -18,6 +23,7 @@ export interface RunKnnOptions {
   runDir: string;
   /** Default `<runDir>/knn`. */
   out?: string;
+  /** Recompute even when `result.json` exists for the same checkpoint step and recipe. */
   force?: boolean;
   /** Neighbours (default: the run's eval.knnK) and temperature (default 0.07). */
   k?: number;
@@ -25,8 +31,11 @@ export interface RunKnnOptions {
   /** First N labelled training / test images (default 0 = all). */
   trainLimit?: number;
   testLimit?: number;
+  /** Images per feature-extraction pass (default 128). */
   featureBatchSize?: number;
+  /** Keep features in `<runDir>/eval/` keyed by checkpoint step (default true). */
   cache?: boolean;
+  /** Dataset folder instead of the run's `data.root`. */
   dataRoot?: string;
   backend?: string;
   threads?: number;
@@ -49,12 +58,44 @@ export interface KnnSummary {
   testImages: number;
   confusion: number[][];
   seconds: { features: number; knn: number; total: number };
+  /** The settings the result depends on (see {@link knnRecipe}); reuse needs an equal one. */
+  recipe: KnnRecipe;
   [key: string]: unknown;
+}
+
+/** The recipe of a kNN evaluation, as stored in its `result.json`. */
+export type KnnRecipe = {
+  trainImages: number;
+  testImages: number;
+  featureBatchSize: number;
+  k: number;
+  T: number;
+};
+
+/**
+ * The recipe of a kNN evaluation (every setting its numbers depend on, with
+ * defaults resolved) for `trainImages` and `testImages` labelled images and
+ * the run's default neighbours.
+ */
+export function knnRecipe(
+  opts: Omit<RunKnnOptions, "runDir">,
+  trainImages: number,
+  testImages: number,
+  defaultK: number,
+): KnnRecipe {
+  return {
+    trainImages,
+    testImages,
+    featureBatchSize: opts.featureBatchSize ?? 128,
+    k: opts.k ?? defaultK,
+    T: opts.T ?? 0.07,
+  };
 }
 
 /**
  * Weighted kNN (cosine, `exp(sim / T)` votes) of a run's newest checkpoint.
- * Idempotent per checkpoint step unless `force`.
+ * Idempotent: an existing `result.json` for the same checkpoint step and an
+ * equal recipe ({@link knnRecipe}: k, T, image counts...) is returned unless `force`.
  */
 export async function runKnn(
   opts: RunKnnOptions,
@@ -65,21 +106,26 @@ export async function runKnn(
   const saved = await loadSavedConfig(opts.runDir);
   await initEvalBackend(opts, saved);
   const { config, model, step } = await loadRun(opts.runDir);
+  let splits: LabelledSplits | null = null;
   try {
-    const existing = await reusableResult(outDir, step, opts.force, log);
+    const data = { ...config.data, root: opts.dataRoot ?? config.data.root };
+    splits = await openLabelledSplits(data, opts.trainLimit, opts.testLimit);
+    const recipe = knnRecipe(opts, splits.train.length, splits.test.length, config.eval.knnK);
+    const existing = await reusableResult(outDir, step, opts.force, log, recipe);
     if (existing) return { outDir, skipped: true, result: existing as unknown as KnnSummary };
     const f = await splitFeatures({
       runDir: opts.runDir,
       step,
       encoder: model.encoder,
-      data: { ...config.data, root: opts.dataRoot ?? config.data.root },
+      data,
       trainLimit: opts.trainLimit,
       testLimit: opts.testLimit,
       featureBatchSize: opts.featureBatchSize,
       cache: opts.cache,
       quiet: opts.quiet,
+      splits,
     });
-    const k = opts.k ?? config.eval.knnK, T = opts.T ?? 0.07;
+    const { k, T } = recipe;
     const r = await knnClassify(f.train.features, f.train.labels, f.test.features, f.test.labels, {
       k,
       T,
@@ -101,6 +147,7 @@ export async function runKnn(
       testImages: f.test.count,
       confusion,
       seconds: { features: f.seconds, knn: r.seconds, total: (performance.now() - t0) / 1000 },
+      recipe,
     };
     if (opts.figures !== false) {
       await writeConfusionFigure(
@@ -118,6 +165,7 @@ export async function runKnn(
     );
     return { outDir, skipped: false, result };
   } finally {
+    if (splits) closeSplits(splits);
     model.dispose();
   }
 }

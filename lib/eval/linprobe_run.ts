@@ -31,7 +31,7 @@ export interface RunLinearProbeOptions extends Omit<LinearProbeOptions, "onEpoch
   runDir: string;
   /** Evaluation folder (default `<runDir>/linprobe`). */
   out?: string;
-  /** Recompute even when `result.json` exists for the same checkpoint step. */
+  /** Recompute even when `result.json` exists for the same checkpoint step and recipe. */
   force?: boolean;
   /** First N labelled training images (default 0 = all). */
   trainLimit?: number;
@@ -41,7 +41,7 @@ export interface RunLinearProbeOptions extends Omit<LinearProbeOptions, "onEpoch
   featureBatchSize?: number;
   /** Keep features in `<runDir>/eval/` keyed by checkpoint step (default true). */
   cache?: boolean;
-  /** Also score weighted kNN (k 20, T 0.07) on the same features (default true). */
+  /** Also score weighted kNN (k `knnK`, T 0.07) on the same features (default true). */
   knn?: boolean;
   /** kNN neighbours (default: the run's eval.knnK). */
   knnK?: number;
@@ -59,7 +59,7 @@ export interface RunLinearProbeOptions extends Omit<LinearProbeOptions, "onEpoch
 /** What {@link runLinearProbe} returns (accuracies in [0, 1]). */
 export interface LinearProbeRun {
   outDir: string;
-  /** True when an existing `result.json` for the same checkpoint was returned as is. */
+  /** True when an existing `result.json` for the same checkpoint and recipe was returned as is. */
   skipped: boolean;
   /** The content of `result.json`. */
   result: LinearProbeSummary;
@@ -87,7 +87,100 @@ export interface LinearProbeSummary {
   confusion: number[][];
   seconds: { features: number; probe: number; knn: number; total: number };
   featuresCached: boolean;
+  /** The settings the result depends on (see {@link linearProbeRecipe}); reuse needs an equal one. */
+  recipe: LinearProbeRecipe;
   [key: string]: unknown;
+}
+
+/**
+ * The recipe of a linear probe, as stored in its `result.json`; the kNN keys are
+ * null without the kNN score.
+ */
+export type LinearProbeRecipe = {
+  trainImages: number;
+  testImages: number;
+  featureBatchSize: number;
+  epochs: number;
+  batchSize: number;
+  optimizer: string;
+  baseLr: number;
+  momentum: number;
+  weightDecay: number;
+  /** Null with SGD, which does not read it. */
+  trustCoefficient: number | null;
+  warmupEpochs: number;
+  minLr: number;
+  seed: number;
+  knnK: number | null;
+  knnT: number | null;
+};
+
+/** kNN vote temperature of the linear probe's kNN score. */
+const PROBE_KNN_T = 0.07;
+
+/**
+ * The recipe of a linear probe (every setting its numbers depend on, with the
+ * defaults of {@link trainLinearProbe} resolved) for `trainImages` and
+ * `testImages` labelled images and the run's default kNN neighbours.
+ */
+export function linearProbeRecipe(
+  opts: Omit<RunLinearProbeOptions, "runDir">,
+  trainImages: number,
+  testImages: number,
+  defaultKnnK: number,
+): LinearProbeRecipe {
+  const epochs = opts.epochs ?? 30;
+  const optimizer = opts.optimizer ?? "sgd";
+  const knn = opts.knn !== false;
+  return {
+    trainImages,
+    testImages,
+    featureBatchSize: opts.featureBatchSize ?? 128,
+    epochs,
+    batchSize: Math.min(opts.batchSize ?? 256, trainImages),
+    optimizer,
+    baseLr: opts.baseLr ?? 0.1,
+    momentum: opts.momentum ?? 0.9,
+    weightDecay: opts.weightDecay ?? 0,
+    // only LARS reads the trust coefficient
+    trustCoefficient: optimizer === "lars" ? opts.trustCoefficient ?? 0.001 : null,
+    warmupEpochs: opts.warmupEpochs ?? epochs / 10,
+    minLr: opts.minLr ?? 0,
+    seed: opts.seed ?? 0,
+    knnK: knn ? opts.knnK ?? defaultKnnK : null,
+    knnT: knn ? PROBE_KNN_T : null,
+  };
+}
+
+/** The labelled train and test splits of a run's dataset. */
+export interface LabelledSplits {
+  train: Dataset;
+  test: Dataset;
+}
+
+/**
+ * Open the labelled train and test splits of `data` (first `trainLimit` /
+ * `testLimit` items, 0 = all). The caller closes them with {@link closeSplits}.
+ */
+export async function openLabelledSplits(
+  data: EvalDataConfig,
+  trainLimit = 0,
+  testLimit = 0,
+): Promise<LabelledSplits> {
+  const names = labelledSplits(data.name);
+  const train = await openEvalSplit(data, names.train, trainLimit);
+  try {
+    return { train, test: await openEvalSplit(data, names.test, testLimit) };
+  } catch (e) {
+    train.close?.();
+    throw e;
+  }
+}
+
+/** Close what {@link openLabelledSplits} opened. */
+export function closeSplits(splits: LabelledSplits): void {
+  splits.train.close?.();
+  splits.test.close?.();
 }
 
 /** Options of {@link splitFeatures}. */
@@ -105,6 +198,11 @@ export interface SplitFeatureOptions {
   /** Use `<runDir>/eval/` (default true). */
   cache?: boolean;
   quiet?: boolean;
+  /**
+   * The splits, already opened with the same limits by {@link openLabelledSplits}
+   * (left open); by default they are opened and closed here.
+   */
+  splits?: LabelledSplits;
 }
 
 /** Train and test features of a run's dataset. */
@@ -127,8 +225,8 @@ export async function splitFeatures(opts: SplitFeatureOptions): Promise<SplitFea
   const { encoder, data } = opts;
   const splits = labelledSplits(data.name);
   const trainLimit = opts.trainLimit ?? 0, testLimit = opts.testLimit ?? 0;
-  const trainDs = await openEvalSplit(data, splits.train, trainLimit);
-  const testDs = await openEvalSplit(data, splits.test, testLimit);
+  const opened = opts.splits ?? await openLabelledSplits(data, trainLimit, testLimit);
+  const { train: trainDs, test: testDs } = opened;
   try {
     const get = async (split: string, ds: Dataset, limit: number) => {
       const progress = new Progress(ds.length, `features ${split}`, undefined, opts.quiet);
@@ -169,15 +267,15 @@ export async function splitFeatures(opts: SplitFeatureOptions): Promise<SplitFea
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {
-    trainDs.close?.();
-    testDs.close?.();
+    if (!opts.splits) closeSplits(opened);
   }
 }
 
 /**
  * Linear-probe the newest checkpoint of a pre-training run folder.
  * Idempotent: returns the stored result when `result.json` exists for the same
- * checkpoint step, unless `force`.
+ * checkpoint step and an equal recipe ({@link linearProbeRecipe}: probe
+ * settings, image counts, kNN neighbours...), unless `force`.
  *
  * @example
  * ```ts ignore
@@ -192,8 +290,13 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
   const saved = await loadSavedConfig(opts.runDir);
   await initEvalBackend(opts, saved);
   const { config, model, step } = await loadRun(opts.runDir);
+  let splits: LabelledSplits | null = null;
   try {
-    const existing = await reusableResult(outDir, step, opts.force, log);
+    const data = { ...config.data, root: opts.dataRoot ?? config.data.root };
+    splits = await openLabelledSplits(data, opts.trainLimit, opts.testLimit);
+    const knnK = opts.knnK ?? config.eval.knnK;
+    const recipe = linearProbeRecipe(opts, splits.train.length, splits.test.length, knnK);
+    const existing = await reusableResult(outDir, step, opts.force, log, recipe);
     if (existing) {
       return { outDir, skipped: true, result: existing as unknown as LinearProbeSummary };
     }
@@ -202,12 +305,13 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
       runDir: opts.runDir,
       step,
       encoder: model.encoder,
-      data: { ...config.data, root: opts.dataRoot ?? config.data.root },
+      data,
       trainLimit: opts.trainLimit,
       testLimit: opts.testLimit,
       featureBatchSize: opts.featureBatchSize,
       cache: opts.cache,
       quiet: opts.quiet,
+      splits,
     });
     const featureSeconds = features.seconds;
     log(
@@ -240,7 +344,7 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
         features.train.labels,
         features.test.features,
         features.test.labels,
-        { k: opts.knnK ?? config.eval.knnK, numClasses: probe.numClasses },
+        { k: knnK, T: PROBE_KNN_T, numClasses: probe.numClasses },
       );
       knnTop1 = r.top1;
       knnSeconds = r.seconds;
@@ -271,6 +375,7 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
         total: (performance.now() - t0) / 1000,
       },
       featuresCached: features.cached,
+      recipe,
     };
     if (opts.figures !== false) {
       await writeTrainingFigures(
@@ -293,6 +398,7 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
     );
     return { outDir, skipped: false, result };
   } finally {
+    if (splits) closeSplits(splits);
     model.dispose();
   }
 }

@@ -21,7 +21,7 @@ import { sincosPosEmbed2d } from "../vit/pos_embed.ts";
 import type { VitShape } from "../vit/presets.ts";
 import { flatIndices, VisionTransformer } from "../vit/vit.ts";
 import type { MaskPlan } from "./plan.ts";
-import type { MimModel } from "./types.ts";
+import type { MimModel, TrainCall } from "./types.ts";
 
 /** MAE options. */
 export interface MaeOptions {
@@ -108,11 +108,12 @@ export class MaskedAutoencoder implements MimModel {
    * Encoder on CLS + visible tokens.
    *
    * @param patches [B*L, p*p*C]
+   * @param train stochastic depth of this step (none when omitted)
    * @returns latent [B, 1+Kv, D]
    */
-  encode(patches: tf.Tensor2D, plan: MaskPlan, idx: PlanTensors): tf.Tensor3D {
+  encode(patches: tf.Tensor2D, plan: MaskPlan, idx: PlanTensors, train?: TrainCall): tf.Tensor3D {
     const x = this.encoder.embed(patches, idx.visibleFlat, idx.visiblePos, plan.batch);
-    return this.encoder.forwardTokens(x).tokens;
+    return this.encoder.forwardTokens(x, false, train).tokens;
   }
 
   /**
@@ -154,19 +155,19 @@ export class MaskedAutoencoder implements MimModel {
   }
 
   /** encode → decode → loss. */
-  forward(patches: tf.Tensor2D, plan: MaskPlan, idx: PlanTensors): {
+  forward(patches: tf.Tensor2D, plan: MaskPlan, idx: PlanTensors, train?: TrainCall): {
     loss: tf.Scalar;
     pred: tf.Tensor2D;
   } {
-    const latent = this.encode(patches, plan, idx);
+    const latent = this.encode(patches, plan, idx, train);
     const pred = this.decode(latent, plan, idx);
     return { loss: this.loss(patches, pred, idx), pred };
   }
 
   /** {@link MimModel.lossFn}: upload the plan, then encode → decode → loss. */
-  lossFn(patches: tf.Tensor2D, plan: MaskPlan): tf.Scalar {
+  lossFn(patches: tf.Tensor2D, plan: MaskPlan, train?: TrainCall): tf.Scalar {
     const idx = uploadPlan(plan);
-    return this.forward(patches, plan, idx).loss;
+    return this.forward(patches, plan, idx, train).loss;
   }
 
   /** {@link MimModel.predict} */

@@ -1,35 +1,53 @@
 /**
- * MAE's random masking, as a mask plan: per image, sort uniform noise; the
- * `int(L * (1 - r))` patches with the smallest noise stay visible, the rest
- * are masked. Nothing is thrown.
+ * Plain random masking, as a mask plan: per image, sort uniform noise (MAE's
+ * `random_masking`); the patches with the largest noise are masked, the rest
+ * stay visible. Nothing is thrown. The counts come from the one rule of
+ * `counts.ts`, so random masking and every AMT strategy of a method mask the
+ * same number of patches at the same ratio.
  *
  * @module
  */
 import { permutation, type Rng } from "../util/rng.ts";
+import { type Counting, planCounts } from "./counts.ts";
 import { expandUnitPlan, type MaskPlan, type MaskPlanner, type PlanContext } from "./plan.ts";
 
-/** Counts of MAE random masking: keep `floor(L * (1 - r))`, mask the rest. */
+/**
+ * Counts of random masking at `maskRatio` under a counting rule (default
+ * MAE's `floor`).
+ *
+ * @example
+ * ```ts
+ * import { randomMaskCounts } from "./random.ts";
+ * const c = randomMaskCounts(49, 0.75);
+ * if (c.masked !== 36 || c.visible !== 13) throw new Error();
+ * ```
+ */
 export function randomMaskCounts(
   L: number,
   maskRatio: number,
+  counting: Counting = "floor",
 ): { masked: number; visible: number } {
   if (!(maskRatio > 0 && maskRatio < 1)) {
     throw new RangeError(`mim.maskRatio must be in (0, 1), got ${maskRatio}`);
   }
-  const visible = Math.floor(L * (1 - maskRatio) + 1e-9);
-  if (visible < 1) {
-    throw new RangeError(`mim.maskRatio ${maskRatio} leaves no visible patch out of ${L}`);
-  }
-  return { masked: L - visible, visible };
+  const c = planCounts(L, maskRatio, 0, counting);
+  return { masked: c.numMasked, visible: c.numVisible };
 }
 
 /**
  * Random mask plan for a batch (MAE's `random_masking`, on the host).
  *
  * @param rng uniform [0, 1) source; all randomness comes from it
+ * @param counting the counting rule (`floor`, MAE's, by default)
  */
-export function randomMaskPlan(batch: number, L: number, maskRatio: number, rng: Rng): MaskPlan {
-  const { masked: nM, visible: nV } = randomMaskCounts(L, maskRatio);
+export function randomMaskPlan(
+  batch: number,
+  L: number,
+  maskRatio: number,
+  rng: Rng,
+  counting: Counting = "floor",
+): MaskPlan {
+  const { masked: nM, visible: nV } = randomMaskCounts(L, maskRatio, counting);
   const masked = new Int32Array(batch * nM);
   const visible = new Int32Array(batch * nV);
   const noise = new Float64Array(L);
@@ -61,9 +79,9 @@ export function randomMaskPlan(batch: number, L: number, maskRatio: number, rng:
 /** The plain random-masking planner (MAE's default). */
 export class RandomMaskPlanner implements MaskPlanner {
   readonly name = "random";
-  constructor(readonly maskRatio: number) {}
+  constructor(readonly maskRatio: number, readonly counting: Counting = "floor") {}
   plan(batch: number, numPatches: number, ctx: PlanContext): MaskPlan {
-    return randomMaskPlan(batch, numPatches, this.maskRatio, ctx.rng);
+    return randomMaskPlan(batch, numPatches, this.maskRatio, ctx.rng, this.counting);
   }
   phase(): string {
     return "random";
@@ -71,8 +89,9 @@ export class RandomMaskPlanner implements MaskPlanner {
 }
 
 /**
- * SimMIM's random masking over mask units of `k x k` patches:
- * `ceil(U * r)` of the `U` units are masked, the rest visible.
+ * SimMIM's random masking over mask units of `k x k` patches: of the `U`
+ * units, `ceil(U * r)` (SimMIM's rule, the default) are masked, the rest
+ * visible.
  */
 export function unitRandomMaskPlan(
   batch: number,
@@ -80,17 +99,16 @@ export function unitRandomMaskPlan(
   k: number,
   maskRatio: number,
   rng: Rng,
+  counting: Counting = "ceil",
 ): MaskPlan {
   const U = L / (k * k);
   if (!Number.isInteger(U)) {
     throw new RangeError(`mask unit of ${k}x${k} patches does not tile ${L} patches`);
   }
-  const nM = Math.ceil(U * maskRatio - 1e-9);
-  if (nM < 1 || nM >= U) {
-    throw new RangeError(
-      `mim.maskRatio ${maskRatio} masks ${nM} of ${U} mask units; need 1..${U - 1}`,
-    );
+  if (!(maskRatio > 0 && maskRatio < 1)) {
+    throw new RangeError(`mim.maskRatio must be in (0, 1), got ${maskRatio}`);
   }
+  const nM = planCounts(U, maskRatio, 0, counting).numMasked;
   const masked = new Int32Array(batch * nM);
   const visible = new Int32Array(batch * (U - nM));
   for (let b = 0; b < batch; b++) {
@@ -114,9 +132,13 @@ export function unitRandomMaskPlan(
 /** SimMIM's random-masking planner (mask units of `k x k` patches, ceil counting). */
 export class UnitRandomMaskPlanner implements MaskPlanner {
   readonly name = "random-units";
-  constructor(readonly maskRatio: number, readonly k: number) {}
+  constructor(
+    readonly maskRatio: number,
+    readonly k: number,
+    readonly counting: Counting = "ceil",
+  ) {}
   plan(batch: number, numPatches: number, ctx: PlanContext): MaskPlan {
-    return unitRandomMaskPlan(batch, numPatches, this.k, this.maskRatio, ctx.rng);
+    return unitRandomMaskPlan(batch, numPatches, this.k, this.maskRatio, ctx.rng, this.counting);
   }
   phase(): string {
     return "random";

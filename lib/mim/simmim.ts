@@ -19,7 +19,7 @@ import type { VitShape } from "../vit/presets.ts";
 import { VisionTransformer } from "../vit/vit.ts";
 import { disposePlanTensors, type PlanTensors, uploadPlan } from "./mae.ts";
 import type { MaskPlan } from "./plan.ts";
-import type { MimModel } from "./types.ts";
+import type { MimModel, TrainCall } from "./types.ts";
 
 /** SimMIM options. */
 export interface SimMimOptions {
@@ -50,9 +50,10 @@ export class SimMim implements MimModel {
    * Encoder on `[CLS | visible | mask tokens]`.
    *
    * @param patches [B*L, p*p*C]
+   * @param train stochastic depth of this step (SimMIM pre-trains with 0.1; none when omitted)
    * @returns tokens [B, 1+Kv+Km, D]
    */
-  encode(patches: tf.Tensor2D, plan: MaskPlan, idx: PlanTensors): tf.Tensor3D {
+  encode(patches: tf.Tensor2D, plan: MaskPlan, idx: PlanTensors, train?: TrainCall): tf.Tensor3D {
     const B = plan.batch, Km = plan.numMasked, D = this.options.shape.dim;
     const visible = this.encoder.embed(patches, idx.visibleFlat, idx.visiblePos, B); // [B, 1+Kv, D]
     const masked = tf.add(
@@ -60,7 +61,7 @@ export class SimMim implements MimModel {
       tf.gather(this.encoder.pos, idx.maskedPos).reshape([B, Km, D]),
     ); // [B, Km, D]
     const x = tf.concat([visible, masked], 1) as tf.Tensor3D; // [B, 1+Kv+Km, D]
-    return this.encoder.forwardTokens(x).tokens;
+    return this.encoder.forwardTokens(x, false, train).tokens;
   }
 
   /** Head on the masked tokens: [B*Km, p*p*C]. */
@@ -76,9 +77,9 @@ export class SimMim implements MimModel {
     return tf.mean(tf.abs(tf.sub(pred, target))) as tf.Scalar;
   }
 
-  lossFn(patches: tf.Tensor2D, plan: MaskPlan): tf.Scalar {
+  lossFn(patches: tf.Tensor2D, plan: MaskPlan, train?: TrainCall): tf.Scalar {
     const idx = uploadPlan(plan);
-    return this.loss(patches, this.decode(this.encode(patches, plan, idx), plan), idx);
+    return this.loss(patches, this.decode(this.encode(patches, plan, idx, train), plan), idx);
   }
 
   predict(patches: tf.Tensor2D, plan: MaskPlan): tf.Tensor2D {

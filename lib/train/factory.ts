@@ -5,10 +5,11 @@
  * @module
  */
 import { AmtPlanner } from "../amt/planner.ts";
-import type { Counting, Strategy } from "../amt/sampler.ts";
+import type { Strategy } from "../amt/sampler.ts";
 import type { Config } from "../config/schema.ts";
 import type { Dataset } from "../data/types.ts";
 import { MaskedAutoencoder } from "../mim/mae.ts";
+import { type Counting, methodMaskUnit, resolveCounting } from "../mim/counts.ts";
 import type { MaskPlanner } from "../mim/plan.ts";
 import { RandomMaskPlanner, UnitRandomMaskPlanner } from "../mim/random.ts";
 import { SimMim } from "../mim/simmim.ts";
@@ -56,33 +57,42 @@ export interface PlannerContext {
 }
 
 /**
- * Mask unit in pixels: `mim.maskUnit`, else the patch for MAE and, for SimMIM,
- * two patches when that tiles the image (SimMIM's 32 px unit over 16 px
- * patches), else one.
+ * Mask unit in pixels: `mim.maskUnit`, else the method's own (the patch for
+ * MAE; for SimMIM two patches when that tiles the image, as SimMIM's 32 px
+ * unit over 16 px patches, else one); asserted against patch and image.
  */
 export function maskUnitPixels(
   config: Readonly<Config>,
   patchSize: number,
   imageSize: number,
 ): number {
-  if (config.mim.maskUnit > 0) return config.mim.maskUnit;
-  if (config.mim.method === "simmim" && imageSize % (2 * patchSize) === 0) return 2 * patchSize;
-  return patchSize;
+  return methodMaskUnit(config.mim.method, config.mim.maskUnit, patchSize, imageSize);
 }
 
-/** The method's own random masking: MAE's per-patch, SimMIM's per mask unit. */
+/** The counting rule every strategy of this run uses (`amt.counting`, `auto` = the method's). */
+export function countingOf(config: Readonly<Config>): Counting {
+  return resolveCounting(config.amt.counting, config.mim.method);
+}
+
+/**
+ * The method's own random masking (MAE's per-patch, SimMIM's per mask unit)
+ * with the run's counting rule, so it masks as many patches as the AMT
+ * strategies at the same ratio.
+ */
 export function methodRandomPlanner(
   config: Readonly<Config>,
   patchSize: number,
   imageSize: number,
 ): MaskPlanner {
+  const counting = countingOf(config);
   if (config.mim.method === "simmim") {
     return new UnitRandomMaskPlanner(
       config.mim.maskRatio,
       maskUnitPixels(config, patchSize, imageSize) / patchSize,
+      counting,
     );
   }
-  return new RandomMaskPlanner(config.mim.maskRatio);
+  return new RandomMaskPlanner(config.mim.maskRatio, counting);
 }
 
 /** Planner factories by `amt.strategy`; "none" is plain random masking with `mim.maskRatio`. */
@@ -100,7 +110,7 @@ for (const strategy of ["amt", "attn-mask", "random", "random-throw", "attn-thro
         strategy: strategy as Strategy,
         maskRatio: config.amt.maskRatio,
         throwRatio: config.amt.throwRatio,
-        counting: config.amt.counting as Counting,
+        counting: countingOf(config),
         warmup: config.amt.warmup,
         interval: config.amt.interval,
         epochs: config.train.epochs,

@@ -22,7 +22,7 @@ import { type Batch, type Dataset, loadBatch, openDataset } from "../data/mod.ts
 import type { MaskPlanner } from "../mim/plan.ts";
 import type { MimModel } from "../mim/types.ts";
 import { patchify } from "../vit/patch.ts";
-import { makeRng, permutation } from "../util/rng.ts";
+import { hashKeys, makeRng, permutation } from "../util/rng.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { AdamW } from "./adamw.ts";
 import { type CheckpointData, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
@@ -240,7 +240,7 @@ export async function pretrain(
   const monitor = config.eval.knnEvery > 0 && !options.dataset
     ? makeKnnMonitor(config.data, { every: config.eval.knnEvery, k: config.eval.knnK, imageSize })
     : null;
-  const lr = peakLr(train.baseLr, train.batchSize);
+  const lr = peakLr(train.baseLr, train.batchSize, train.lrBatch);
 
   let globalStep = 0;
   const loaded = await loadCheckpoint(ckptPath);
@@ -479,7 +479,14 @@ export async function pretrain(
           warmupEpochs: train.warmupEpochs,
           epochs: train.epochs,
         });
-        const { loss, gradNorm } = opt.minimize(() => model.lossFn(patches, plan), stepLr);
+        // stochastic depth (model.dropPath), its draws keyed by (seed, step) so a resume repeats them
+        const dp = config.model.dropPath > 0
+          ? {
+            dropPath: config.model.dropPath,
+            seed: hashKeys(config.run.seed, "droppath", globalStep),
+          }
+          : undefined;
+        const { loss, gradNorm } = opt.minimize(() => model.lossFn(patches, plan, dp), stepLr);
         patches.dispose();
         gradNorm.dispose();
         globalStep++;

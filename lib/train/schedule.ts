@@ -5,9 +5,13 @@
  * @module
  */
 
-/** Peak learning rate from the base rate: `baseLr * batchSize / 256`. */
-export function peakLr(baseLr: number, batchSize: number): number {
-  return baseLr * batchSize / 256;
+/**
+ * Peak learning rate from the base rate: `baseLr * batchSize / lrBatch`, the
+ * linear scaling rule with MAE's reference batch of 256 by default (SimMIM
+ * gives its base rate per 512 images).
+ */
+export function peakLr(baseLr: number, batchSize: number, lrBatch = 256): number {
+  return baseLr * batchSize / lrBatch;
 }
 
 /**
