@@ -20,6 +20,9 @@
  * - `auto`: tfjs-node-gpu, then tfjs-node (only when installed under `node_modules/`; never
  *   fetched), then wasm, then cpu.
  *
+ * Model layers reach the fast kernels (fused cpu/wasm kernels, the native BLAS matmul) only
+ * through {@link ops} (`ops.ts`), never through the private files here.
+ *
  * `initBackend` also calls `tf.enableProdMode()`, which silences tfjs's Node banner and its own
  * backend-init warnings (the reasons are reported here instead).
  *
@@ -50,6 +53,10 @@ import {
   wasmStarted,
   wasmThreadStats,
 } from "./_wasm.ts";
+
+/** The fast layer ops (dense, LayerNorm, GELU, attention) the model layers call: see `ops.ts`. */
+export * as ops from "./ops.ts";
+export { fastTransposedMatMul } from "./ops.ts";
 
 /** The backends `initBackend` accepts. */
 export const BACKEND_CHOICES = ["auto", "wasm", "cpu", "webgpu", "tensorflow"] as const;
@@ -284,15 +291,6 @@ function withNativeMatmul(info: BackendInfo, choice: string): void {
   const t = blas.threads === 1 ? "1 thread" : `${blas.threads} threads`;
   info.matmul = `${blas.label}${blas.threads > 0 ? `, ${t}` : ""}`;
   info.nativeMatmul = true;
-}
-
-/**
- * Whether matMul with `transposeA/B` is as fast as the plain form on the active backend: true
- * everywhere except wasm without a native BLAS, where transposed and batched products fall to a
- * scalar loop (layers then transpose explicitly).
- */
-export function fastTransposedMatMul(): boolean {
-  return tf.getBackend() !== "wasm" || blasActive();
 }
 
 /** The active backend and its environment, as plain JSON for logs and run folders. */

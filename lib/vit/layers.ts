@@ -2,56 +2,45 @@
  * Transformer building blocks: dense, LayerNorm, GELU MLP, multi-head
  * self-attention and the pre-norm block.
  *
- * Dense layers run as plain 2-D matMuls with a hand-written gradient that
- * transposes explicitly: on wasm, matMul with `transposeA/B` falls back to a
- * scalar loop while the plain 2-D form uses XNNPACK. With a native BLAS behind
- * wasm's matMul (`lib/backend/_blas.ts`) transposes are free and used directly.
+ * Every layer keeps two paths side by side behind one switch, the way nanoGPT's
+ * `CausalSelfAttention` keeps `flash` next to the manual attention:
+ * - the fast path (default) calls {@link ops} from `lib/backend`, which picks per
+ *   call the fused cpu/wasm kernels, wasm's native BLAS matmul, or tfjs ops
+ *   arranged for wasm's fast plain 2-D matMul;
+ * - the textbook path ({@link setTextbookLayers}) is the formula in plain tf ops,
+ *   the one to read and the reference the fast path is tested against
+ *   (`tests/vit_textbook_test.ts`: same forward to 1e-5, same gradients to 1e-4).
+ *   It is slower, much slower on wasm without a BLAS.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { fastTransposedMatMul } from "../backend/mod.ts";
-import { blasActive, DENSE } from "../backend/_blas.ts";
-import {
-  fusedAvailable,
-  fusedColumnSum,
-  fusedGelu,
-  fusedLayerNorm,
-  fusedSplitHeads,
-} from "../backend/fused.ts";
+import { ops } from "../backend/mod.ts";
 import type { ParamStore } from "./params.ts";
 
-/** y = x W + b for x [N, in], W [in, out], b [out]; gradients via plain matMuls. */
-export const denseOp: (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D = tf
-  .customGrad(
-    // deno-lint-ignore no-explicit-any
-    ((x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, save: any) => {
-      save([x, w]);
-      return {
-        value: blasActive()
-          ? tf.engine().runKernel(DENSE, { x, w, b }) as tf.Tensor2D
-          : tf.add(tf.matMul(x, w), b),
-        gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
-          const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-          if (fastTransposedMatMul()) {
-            // bias gradient: a ones-row product on the native matmul beats the JS column sum
-            const db = blasActive()
-              ? tf.matMul(tf.ones([1, dy.shape[0]]), dy).reshape([dy.shape[1]])
-              : fusedAvailable()
-              ? fusedColumnSum(dy)
-              : tf.sum(dy, 0);
-            return [tf.matMul(dy, ws, false, true), tf.matMul(xs, dy, true, false), db];
-          }
-          return [
-            tf.matMul(dy, tf.transpose(ws)), // [N, in]
-            tf.matMul(tf.transpose(xs), dy), // [in, out]
-            tf.sum(dy, 0), // [out]
-          ];
-        },
-      };
-      // deno-lint-ignore no-explicit-any
-    }) as any,
-  ) as unknown as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
+let textbook = false;
+
+/**
+ * Run every layer here (Linear, LayerNorm, GELU, Attention, and so Mlp, Block and
+ * the models built from them) on its textbook path, plain tf ops, instead of the
+ * fast {@link ops}; `false` (the default) goes back. A process-wide switch, read
+ * on each forward call.
+ */
+export function setTextbookLayers(on: boolean): void {
+  textbook = on;
+}
+
+/** Whether layers run their textbook path (see {@link setTextbookLayers}). */
+export function textbookLayers(): boolean {
+  return textbook;
+}
+
+/**
+ * y = x W + b for x [N, in], W [in, out], b [out], always on the fast path
+ * ({@link ops.linear}: a native BLAS on wasm when loaded, gradients via plain
+ * matMuls). For heads and probes that hold their own weights.
+ */
+export const denseOp: (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D = ops.linear;
 
 /** A fully connected layer (xavier-uniform weight, zero bias). */
 export class Linear {
@@ -69,13 +58,11 @@ export class Linear {
   /** @param x [..., in] @returns [..., out] */
   apply(x: tf.Tensor): tf.Tensor {
     const shape = x.shape;
-    const rows = x.size / this.inDim;
-    const y = denseOp(
-      x.reshape([rows, this.inDim]) as tf.Tensor2D,
-      this.w as tf.Tensor2D,
-      this.b as tf.Tensor1D,
-    ); // [N, out]
-    return y.reshape([...shape.slice(0, -1), this.outDim]);
+    const rows = x.reshape([x.size / this.inDim, this.inDim]) as tf.Tensor2D; // [N, in]
+    const y = textbook
+      ? tf.add(tf.matMul(rows, this.w), this.b) // x W + b: [N, out]
+      : ops.linear(rows, this.w as tf.Tensor2D, this.b as tf.Tensor1D); // [N, out]
+    return y.reshape([...shape.slice(0, -1), this.outDim]); // [..., out]
   }
 }
 
@@ -88,13 +75,13 @@ export class LayerNorm {
     this.beta = store.create(`${name}.bias`, [dim], { kind: "zeros" }, false);
   }
 
-  /** @param x [..., D] */
+  /** @param x [..., D] @returns [..., D] */
   apply(x: tf.Tensor): tf.Tensor {
-    if (fusedAvailable()) return fusedLayerNorm(x, this.gamma, this.beta, this.eps);
-    const mean = tf.mean(x, -1, true);
-    const centered = tf.sub(x, mean);
-    const variance = tf.mean(tf.square(centered), -1, true);
-    const normed = tf.mul(centered, tf.rsqrt(tf.add(variance, this.eps)));
+    if (!textbook) return ops.layerNorm(x, this.gamma, this.beta, this.eps);
+    // textbook: (x - mean) / sqrt(var + eps) * gamma + beta, biased variance
+    const mean = tf.mean(x, -1, true); // [..., 1]
+    const variance = tf.mean(tf.square(tf.sub(x, mean)), -1, true); // [..., 1]
+    const normed = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, this.eps))); // [..., D]
     return tf.add(tf.mul(normed, this.gamma), this.beta);
   }
 }
@@ -113,8 +100,8 @@ export function repeatToken(token: tf.Tensor, batch: number, count: number): tf.
 
 /** Exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)). */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  if (fusedAvailable()) return fusedGelu(x);
-  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+  if (!textbook) return ops.gelu(x);
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.div(x, Math.SQRT2))));
 }
 
 /** Two-layer GELU MLP with hidden size `dim * ratio`. */
@@ -127,6 +114,7 @@ export class Mlp {
     this.fc2 = new Linear(store, `${name}.fc2`, hidden, dim);
   }
 
+  /** @param x [..., D] @returns [..., D] */
   apply(x: tf.Tensor): tf.Tensor {
     return this.fc2.apply(gelu(this.fc1.apply(x)));
   }
@@ -146,39 +134,24 @@ export class Attention {
     this.proj = new Linear(store, `${name}.proj`, dim, dim);
   }
 
-  /** q kᵀ / sqrt(hd) `[B, H, T, T]` and v `[B, H, T, hd]`: one projection, one heads copy. */
-  private scoresFused(rows: tf.Tensor2D, B: number): [tf.Tensor4D, tf.Tensor4D] {
-    const qkv = this.qkv.apply(rows) as tf.Tensor2D; // [B*T, 3D]
-    const [q, k, v] = fusedSplitHeads(qkv, B, this.heads, 1 / Math.sqrt(this.headDim));
-    return [tf.matMul(q, k, false, true), v];
-  }
-
-  /**
-   * The same with tfjs ops. q, k and v come from column blocks of the fused weight: splitting
-   * the small weight is cheap, while splitting the `[B*T, 3D]` activations is a slow strided
-   * copy on wasm.
-   */
-  private scoresComposite(rows: tf.Tensor2D, B: number, T: number): [tf.Tensor4D, tf.Tensor4D] {
-    const H = this.heads, hd = this.headDim;
-    const ws = tf.split(this.qkv.w, 3, 1) as tf.Tensor2D[];
-    const bs = tf.split(this.qkv.b, 3) as tf.Tensor1D[];
-    const part = (i: number) => denseOp(rows, ws[i], bs[i]);
-    const heads = (t: tf.Tensor) => t.reshape([B, T, H, hd]).transpose([0, 2, 1, 3]) as tf.Tensor4D; // [B, H, T, hd]
-    const q = heads(tf.mul(part(0), 1 / Math.sqrt(hd)));
-    const scores = fastTransposedMatMul()
-      ? tf.matMul(q, heads(part(1)), false, true)
-      : tf.matMul(q, part(1).reshape([B, T, H, hd]).transpose([0, 2, 3, 1]) as tf.Tensor4D);
-    return [scores as tf.Tensor4D, heads(part(2))];
-  }
-
   /** Post-softmax attention `[B, H, T, T]` and values `[B, H, T, hd]` of `x [B, T, D]`. */
   private attend(x: tf.Tensor3D): { attention: tf.Tensor4D; v: tf.Tensor4D } {
     const [B, T, D] = x.shape;
-    const rows = x.reshape([B * T, D]) as tf.Tensor2D;
-    const [scores, v] = fusedAvailable() && fastTransposedMatMul()
-      ? this.scoresFused(rows, B)
-      : this.scoresComposite(rows, B, T);
-    return { attention: tf.softmax(scores) as tf.Tensor4D, v };
+    const H = this.heads, hd = this.headDim;
+    if (!textbook) {
+      // fast: one fused projection and heads copy, or wasm-friendly matMuls (ops.ts)
+      const rows = x.reshape([B * T, D]) as tf.Tensor2D; // [B*T, D]
+      return ops.selfAttention(rows, this.qkv.w as tf.Tensor2D, this.qkv.b as tf.Tensor1D, B, H);
+    }
+    // textbook: softmax(q kᵀ / sqrt(hd)) and v; apply() multiplies them
+    const qkv = this.qkv.apply(x); // [B, T, 3D]
+    const [q, k, v] = tf.split(qkv, 3, 2).map((t) =>
+      t.reshape([B, T, H, hd]) // [B, T, H, hd]
+        .transpose([0, 2, 1, 3]) as tf.Tensor4D // [B, H, T, hd]
+    );
+    const kT = tf.transpose(k, [0, 1, 3, 2]); // [B, H, hd, T]
+    const scores = tf.div(tf.matMul(q, kT), Math.sqrt(hd)); // [B, H, T, T]
+    return { attention: tf.softmax(scores) as tf.Tensor4D, v }; // softmax over the keys
   }
 
   /** Only the post-softmax attention `[B, H, T, T]` of `x [B, T, D]` (no output projection). */
@@ -195,7 +168,7 @@ export class Attention {
     const { attention, v: vh } = this.attend(x);
     const ctx = tf.matMul(attention, vh) // [B, H, T, hd]
       .transpose([0, 2, 1, 3]) // [B, T, H, hd]
-      .reshape([B, T, D]);
+      .reshape([B, T, D]); // [B, T, D]: heads side by side
     const out = this.proj.apply(ctx) as tf.Tensor3D;
     return keepAttention ? { out, attention } : { out };
   }
