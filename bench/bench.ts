@@ -28,7 +28,7 @@ import {
   SimMim,
   unitRandomMaskPlan,
 } from "../mod.ts";
-import { AdamW } from "../lib/train/adamw.ts";
+import { AdamW } from "../lib/optim/mod.ts";
 import type { MimModel } from "../lib/mim/types.ts";
 import { PRESETS as VIT_PRESETS, type VitShape } from "../lib/vit/presets.ts";
 import { writeFileAtomic } from "../lib/util/fs.ts";

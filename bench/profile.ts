@@ -19,7 +19,7 @@ import {
   SimMim,
   unitRandomMaskPlan,
 } from "../mod.ts";
-import { AdamW } from "../lib/train/adamw.ts";
+import { AdamW } from "../lib/optim/mod.ts";
 import { PRESETS } from "../lib/vit/presets.ts";
 
 interface Row {

@@ -25,6 +25,8 @@ import {
   loadRun,
   pretrain,
   resolveConfig,
+  RUN_FILES,
+  runPaths,
   svgToPng,
 } from "../mod.ts";
 import {
@@ -156,15 +158,15 @@ async function backboneRun(
 ): Promise<string> {
   const spec = BACKBONES[name];
   if (given) {
-    if (!(await exists(`${given}/checkpoints/checkpoint.ckpt`))) {
+    if (!(await exists(runPaths(given).checkpoint))) {
       throw new RangeError(
-        `--ckpt.${name}=${given}: no checkpoints/checkpoint.ckpt there; pass a pre-training run folder`,
+        `--ckpt.${name}=${given}: no ${RUN_FILES.checkpoint} there; pass a pre-training run folder`,
       );
     }
     return given;
   }
   const repro = `${reproDir}/runs/${spec.reproId}-s0`;
-  if (await exists(`${repro}/summary.json`)) return repro;
+  if (await exists(runPaths(repro).summary)) return repro;
   const dir = `${runDir}/pretrain/${name}`;
   const p = b.pretrain;
   const argv = [

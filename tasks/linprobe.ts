@@ -46,7 +46,7 @@ const USAGE =
   --batchSize=N         default 256
   --optimizer=sgd|lars  SGD with momentum 0.9 (default) or LARS (MAE)
   --warmupEpochs=X      default epochs / 10
-  --trainLimit=N        first N labelled training images (default 10000; 0 = all)
+  --trainLimit=N        first N labelled training images (default 0 = all, as MAE probes)
   --testLimit=N         first N test images (default 0 = all)
   --featureBatchSize=N  images per feature pass (default 128)
   --no-knn              skip the kNN score (k = eval.knnK, T = 0.07)
@@ -71,7 +71,7 @@ if (import.meta.main) {
       batchSize: intFlag(x, "batchSize", 256, 2),
       optimizer: choiceFlag(x, "optimizer", ["sgd", "lars"] as const, "sgd"),
       warmupEpochs: numFlag(x, "warmupEpochs", undefined, 0, true),
-      trainLimit: intFlag(x, "trainLimit", 10000),
+      trainLimit: intFlag(x, "trainLimit", 0),
       testLimit: intFlag(x, "testLimit", 0),
       featureBatchSize: intFlag(x, "featureBatchSize", 128, 1),
       knn: boolFlag(x, "knn", true),

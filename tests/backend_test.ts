@@ -311,7 +311,7 @@ Deno.test("a MAE training step runs on webgpu (when an adapter exists) and match
       JSON.stringify(new URL("../lib/util/rng.ts", import.meta.url).href)
     });
      const { AdamW } = await import(${
-      JSON.stringify(new URL("../lib/train/adamw.ts", import.meta.url).href)
+      JSON.stringify(new URL("../lib/optim/adamw.ts", import.meta.url).href)
     });
      const shape = { imageSize: 16, patchSize: 4, channels: 3, dim: 24, depth: 2, heads: 3,
        mlpRatio: 4, decoderDim: 16, decoderDepth: 1, decoderHeads: 2 };

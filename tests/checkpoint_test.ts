@@ -6,9 +6,8 @@ import {
   encodeCheckpoint,
   loadCheckpoint,
   saveCheckpoint,
-} from "../lib/train/checkpoint.ts";
-import { appendMetrics, readMetrics, truncateMetrics } from "../lib/train/metrics.ts";
-import { restoreState } from "../lib/train/pretrain.ts";
+} from "../lib/run/checkpoint.ts";
+import { appendMetrics, readMetrics, restoreState, truncateMetrics } from "../lib/run/mod.ts";
 import { MaskedAutoencoder } from "../lib/mim/mae.ts";
 
 const ckpt = (step: number) => ({

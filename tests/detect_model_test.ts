@@ -19,8 +19,8 @@ import {
 } from "../lib/detect/mod.ts";
 import { conv3x3Op, Deconv2x2 } from "../lib/detect/_layers.ts";
 import { resolveConfig } from "../lib/config/mod.ts";
-import { loadRun } from "../lib/train/load_run.ts";
-import { pretrain } from "../lib/train/pretrain.ts";
+import { pretrain } from "../lib/pretrain/mod.ts";
+import { loadRun } from "../lib/run/mod.ts";
 import { ParamStore } from "../lib/vit/params.ts";
 import { resolveShape, VisionTransformer } from "../lib/vit/vit.ts";
 

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { tf } from "./_tf.ts";
 import { resolveConfig } from "../lib/config/mod.ts";
-import { pretrain } from "../lib/train/pretrain.ts";
-import { loadRun } from "../lib/train/load_run.ts";
-import { readMetrics } from "../lib/train/metrics.ts";
+import { pretrain } from "../lib/pretrain/mod.ts";
+import { loadRun, readMetrics } from "../lib/run/mod.ts";
 import {
   decodeFeatureFile,
   featureCachePath,

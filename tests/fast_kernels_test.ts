@@ -13,7 +13,7 @@ import { MaskedAutoencoder } from "../lib/mim/mae.ts";
 import { SimMim } from "../lib/mim/simmim.ts";
 import { randomMaskPlan, unitRandomMaskPlan } from "../lib/mim/random.ts";
 import type { MimModel } from "../lib/mim/types.ts";
-import { AdamW } from "../lib/train/adamw.ts";
+import { AdamW } from "../lib/optim/mod.ts";
 import { makeRng } from "../lib/util/rng.ts";
 import type { VitShape } from "../lib/vit/presets.ts";
 

@@ -4,7 +4,7 @@ import { MaskedAutoencoder, uploadPlan } from "../lib/mim/mae.ts";
 import type { MaskPlan } from "../lib/mim/plan.ts";
 import { randomMaskPlan } from "../lib/mim/random.ts";
 import { denseOp } from "../lib/vit/layers.ts";
-import { AdamW } from "../lib/train/adamw.ts";
+import { AdamW } from "../lib/optim/mod.ts";
 import { makeRng } from "../lib/util/rng.ts";
 
 const shape = {
@@ -193,4 +193,40 @@ Deno.test("mimForwardFlops(): AMT 45/40 costs about 0.63 of MAE 75/0 on ViT-Tiny
   const sim = mimForwardFlops("simmim", s, { masked: 40, thrown: 0, visible: 24 });
   const simAmt = mimForwardFlops("simmim", s, { masked: 32, thrown: 20, visible: 12 });
   assert.ok(simAmt < sim);
+});
+
+Deno.test("MAE decays its CLS and mask tokens (MAE's parameter groups); SimMIM does not", async () => {
+  const { SimMim } = await import("../lib/mim/simmim.ts");
+  const shape = {
+    imageSize: 8,
+    patchSize: 4,
+    channels: 1,
+    dim: 8,
+    depth: 1,
+    heads: 2,
+    mlpRatio: 2,
+    decoderDim: 8,
+    decoderDepth: 1,
+    decoderHeads: 2,
+  };
+  const mae = new MaskedAutoencoder({ shape, normPixLoss: true, seed: 0 });
+  const simmim = new SimMim({ shape, seed: 0 });
+  try {
+    const decay = (m: { store: { params: Map<string, { decay: boolean }> } }, name: string) =>
+      m.store.params.get(name)?.decay;
+    assert.equal(decay(mae, "encoder.cls_token"), true);
+    assert.equal(decay(mae, "decoder.mask_token"), true);
+    assert.equal(decay(simmim, "encoder.cls_token"), false);
+    assert.equal(decay(simmim, "encoder.mask_token"), false);
+    for (const m of [mae, simmim]) {
+      for (const [name, p] of m.store.params) {
+        // every 1-D parameter (norms, biases) is excluded, every matrix decays
+        if (p.variable.shape.length === 1) assert.equal(p.decay, false, name);
+        if (p.variable.shape.length === 2) assert.equal(p.decay, true, name);
+      }
+    }
+  } finally {
+    mae.dispose();
+    simmim.dispose();
+  }
 });

@@ -4,7 +4,8 @@ import { resolveConfig } from "../lib/config/mod.ts";
 import { makeSynthetic } from "../lib/data/synthetic.ts";
 import { FULL_BOX } from "../lib/data/types.ts";
 import { methodCounting, methodMaskUnit, planCounts, resolveCounting } from "../lib/mim/counts.ts";
-import { buildModel, buildPlanner, countingOf } from "../lib/train/factory.ts";
+import { buildModel } from "../lib/run/model.ts";
+import { buildPlanner, countingOf } from "../lib/pretrain/factory.ts";
 import { makeRng } from "../lib/util/rng.ts";
 
 type Counts = [masked: number, thrown: number, visible: number];

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { resolveConfig } from "../lib/config/mod.ts";
 import { TINY_MODEL_ARGS } from "./_tiny.ts";
-import { defaultRunDir, pretrain } from "../lib/train/pretrain.ts";
-import { readMetrics } from "../lib/train/metrics.ts";
+import { pretrain } from "../lib/pretrain/mod.ts";
+import { defaultRunDir, readMetrics } from "../lib/run/mod.ts";
 import type { Dataset, Item } from "../lib/data/types.ts";
 
 /** A tiny, fast experiment on the synthetic set (cpu backend, deterministic). */
@@ -193,7 +193,7 @@ Deno.test("pretrain() stops on a non-finite loss with a clear message and keeps 
   assert.equal(diag.step, 3);
   assert.equal(diag.loss, "NaN");
   assert.ok(Array.isArray(diag.nonFiniteParams) && diag.nonFiniteParams.length > 0);
-  const { loadCheckpoint } = await import("../lib/train/checkpoint.ts");
+  const { loadCheckpoint } = await import("../lib/run/mod.ts");
   const kept = await loadCheckpoint(`${dir}/checkpoints/checkpoint.ckpt`);
   assert.equal(kept?.ckpt.meta.globalStep, 2);
 });

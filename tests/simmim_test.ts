@@ -118,7 +118,7 @@ Deno.test("SimMim.lossFn() with stochastic depth: seeded per step, off when omit
 
 Deno.test("configs/simmim.yaml follows SimMIM's recipe: crop 0.67, drop-path 0.1, clip 5, lr per 512", async () => {
   const { resolveConfig } = await import("../lib/config/mod.ts");
-  const { peakLr } = await import("../lib/train/schedule.ts");
+  const { peakLr } = await import("../lib/optim/mod.ts");
   for (const file of ["configs/simmim.yaml", "configs/simmim_amt.yaml"]) {
     const { config } = resolveConfig({ argv: ["--config", file] });
     assert.deepEqual(config.data.cropScale, [0.67, 1], file);

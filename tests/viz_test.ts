@@ -32,10 +32,9 @@ import {
   textWidth,
   writePng,
 } from "../lib/viz/mod.ts";
-import { writeAllRunFigures, writeCurveFigures } from "../lib/train/run_plots.ts";
+import { pretrain, writeAllRunFigures, writeCurveFigures } from "../lib/pretrain/mod.ts";
 import { resolveConfig } from "../lib/config/mod.ts";
-import { loadRun } from "../lib/train/load_run.ts";
-import { pretrain } from "../lib/train/pretrain.ts";
+import { loadRun } from "../lib/run/mod.ts";
 import { makeRng } from "../lib/util/rng.ts";
 import { tf } from "./_tf.ts";
 import { TINY_MODEL_ARGS } from "./_tiny.ts";

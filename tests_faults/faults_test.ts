@@ -3,8 +3,7 @@
  * a failing checkpoint write. Slower than the unit suite; `deno task test:faults`.
  */
 import assert from "node:assert/strict";
-import { loadCheckpoint } from "../lib/train/checkpoint.ts";
-import { readMetrics } from "../lib/train/metrics.ts";
+import { loadCheckpoint, readMetrics } from "../lib/run/mod.ts";
 import { TINY_MODEL_ARGS } from "../tests/_tiny.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;

@@ -9,9 +9,15 @@ import type * as tf from "@tensorflow/tfjs";
 /** A started wasm backend, as a kernel's `args.backend` sees it. */
 export interface WasmBackendLike {
   /** The Emscripten module: its heap views and the shared memory behind them. */
-  wasm: { HEAPU8: Uint8Array; wasmMemory?: WebAssembly.Memory };
-  /** Per tensor: where its data starts in the heap (bytes). */
-  dataIdMap: { get(id: unknown): { memoryOffset: number } };
+  wasm: {
+    HEAPU8: Uint8Array;
+    wasmMemory?: WebAssembly.Memory;
+    /** Emscripten's allocator on the heap: a byte offset (0 when out of memory). */
+    _malloc(bytes: number): number;
+    _free(offset: number): void;
+  };
+  /** Per tensor: where its data starts in the heap (bytes); `has` is false once disposed. */
+  dataIdMap: { get(id: unknown): { memoryOffset: number }; has(id: unknown): boolean };
   /** Allocates an output tensor in the heap. */
   makeOutput(shape: number[], dtype: string): tf.TensorInfo;
   /** A typed-array view of a tensor's data in the heap (no copy). */

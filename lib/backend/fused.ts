@@ -197,7 +197,7 @@ export function setSimdEnabled(on: boolean): void {
  * The exports of `simd/<name>.wat` instantiated on `memory` (a shared WebAssembly memory, e.g.
  * tfjs-backend-wasm's heap), or null without wasm SIMD / shared memory or with SIMD turned off.
  */
-function simdExports(
+export function simdExports(
   name: string,
   base64: string,
   memory: WebAssembly.Memory,

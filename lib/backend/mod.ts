@@ -44,7 +44,17 @@ import {
   TFJS_NODE_INSTALL,
 } from "./_native.ts";
 import { installWasmKernels } from "./_wasm_kernels.ts";
-import { blasActive, blasLoaded, installBlasMatMul, loadBlas } from "./_blas.ts";
+import {
+  attachDnnl,
+  blasActive,
+  blasLoaded,
+  dnnlActive,
+  dnnlLabel,
+  installBlasMatMul,
+  loadBlas,
+  matmulPrecision,
+} from "./_blas.ts";
+import { cpuBf16, loadDnnl } from "./_dnnl.ts";
 import {
   logicalCores,
   MAX_WASM_THREADS,
@@ -57,6 +67,38 @@ import {
 /** The fast layer ops (dense, LayerNorm, GELU, attention) the model layers call: see `ops.ts`. */
 export * as ops from "./ops.ts";
 export { fastTransposedMatMul } from "./ops.ts";
+
+/**
+ * Matmul precision (the wasm backend's native matmul; see `_blas.ts`):
+ * `resolvePrecision("auto" | "fp32" | "bf16")` -> `{ precision, reason }` (after `initBackend`;
+ * sets nothing; `bf16` throws where it cannot run), `setMatmulPrecision("fp32" | "bf16")`,
+ * `matmulPrecision()`, `bf16Missing()` (why bf16 cannot run, or null), `matmulStats()`.
+ */
+export {
+  bf16Missing,
+  type MatmulStats,
+  matmulPrecision,
+  matmulStats,
+  type Precision,
+  PRECISION_CHOICES,
+  type PrecisionChoice,
+  resetMatmulStats,
+  resolvePrecision,
+  setMatmulPrecision,
+} from "./_blas.ts";
+/**
+ * The bf16 operand copies: `newStep()` (call at a training step's start: frees the copies of
+ * the step before), `invalidateBf16Cache()` (the same, after writing into a tensor's memory in
+ * place), `bf16Stats()` (conversions, cache hits, bytes held), `setBf16Cache(on, budget)`.
+ */
+export {
+  type Bf16Stats,
+  bf16Stats,
+  clearBf16Cache as invalidateBf16Cache,
+  clearBf16Cache as newStep,
+  resetBf16Stats,
+  setBf16Cache,
+} from "./_bf16.ts";
 
 /** The backends `initBackend` accepts. */
 export const BACKEND_CHOICES = ["auto", "wasm", "cpu", "webgpu", "tensorflow"] as const;
@@ -76,6 +118,12 @@ export interface BackendOptions {
    * MKL, Accelerate), `off`, or a CBLAS library path. Default: `$AMT_BLAS`, else `auto`.
    */
   blas?: string;
+  /**
+   * oneDNN for bf16 matmuls and threaded batched products, on top of the native matmul (see
+   * `_dnnl.ts`): `auto` (default; `libdnnl.so.2`, `libdnnl.so`), `off`, or a library path.
+   * Default: `$AMT_DNNL`, else `auto`.
+   */
+  dnnl?: string;
 }
 
 /** What {@link initBackend} started. */
@@ -95,6 +143,14 @@ export interface BackendInfo {
   matmul?: string;
   /** Whether matMul runs natively (wasm + a loaded BLAS). */
   nativeMatmul?: boolean;
+  /**
+   * wasm only: the bf16 matmul machinery (`oneDNN 2.6.3 bf16 (avx512_bf16, 2 OpenMP threads)`)
+   * or why there is none (`no bf16: ...`). Whether matmuls run in bf16 is
+   * `matmulPrecision()`.
+   */
+  bf16?: string;
+  /** Whether `setMatmulPrecision("bf16")` can run here. */
+  bf16Available?: boolean;
 }
 
 /** {@link BackendInfo} plus the environment, for `config.json` / logs of a run. */
@@ -109,6 +165,12 @@ export interface BackendSummary extends BackendInfo {
   logicalCores: number;
   /** The native BLAS, when one loaded. */
   blas?: { path: string; label: string; active: boolean };
+  /** oneDNN, when it loaded. */
+  dnnl?: { path: string; version: string; runtime: string; threads: number; isa: string };
+  /** The CPU's bf16 instructions (`avx512_bf16`, `amx_bf16`, `none`, or why unknown). */
+  cpuBf16: string;
+  /** The precision matmuls run in now. */
+  precision: "fp32" | "bf16";
   /** Present once the wasm backend has been started in this process. */
   wasm?: {
     dir: string;
@@ -133,9 +195,15 @@ export function formatBackend(info: BackendInfo): string {
   if (info.backend === "wasm") {
     const t = info.threads === 1 ? "1 thread" : `${info.threads} threads`;
     const head = `${info.simd ? "SIMD" : "no SIMD"}, ${t}`;
-    const mm = info.matmul
-      ? (info.nativeMatmul ? `; matmul: ${info.matmul}` : `; ${info.matmul}`)
-      : "";
+    // the bf16 machinery goes inside the matmul clause, before its thread count
+    let matmul = info.matmul ?? "";
+    if (info.nativeMatmul && info.bf16) {
+      const m = /, \d+ threads?$/.exec(matmul);
+      matmul = m
+        ? `${matmul.slice(0, m.index)}; ${info.bf16}${m[0]}`
+        : `${matmul}; ${info.bf16}`;
+    }
+    const mm = matmul ? (info.nativeMatmul ? `; matmul: ${matmul}` : `; ${matmul}`) : "";
     return `backend: wasm (${info.note ? `${head}: ${info.note}` : head}${mm})`;
   }
   if (info.backend === "cpu") {
@@ -262,6 +330,7 @@ export function initBackend(opts: BackendOptions): Promise<BackendInfo> {
     if (info.backend === "wasm") {
       installWasmKernels();
       withNativeMatmul(info, opts.blas ?? envBlas());
+      withDnnl(info, opts.dnnl ?? envDnnl());
     }
     current = { key, requested: opts.backend, info };
     if (!opts.quiet) console.log(formatBackend(info));
@@ -277,6 +346,36 @@ function envBlas(): string {
   } catch {
     return "auto"; // no --allow-env
   }
+}
+
+function envDnnl(): string {
+  try {
+    return Deno.env.get("AMT_DNNL") || "auto";
+  } catch {
+    return "auto"; // no --allow-env
+  }
+}
+
+/** Loads oneDNN on top of the native matmul; records what bf16 has (or lacks) on `info`. */
+function withDnnl(info: BackendInfo, choice: string): void {
+  if (!info.nativeMatmul) {
+    info.bf16 = "no bf16: it needs the native matmul";
+    info.bf16Available = false;
+    return;
+  }
+  const d = loadDnnl(choice, info.threads);
+  attachDnnl(d);
+  if (typeof d === "string") {
+    info.bf16 = `no bf16: ${d}`;
+    info.bf16Available = false;
+    return;
+  }
+  const cpu = cpuBf16();
+  info.bf16Available = cpu.avx512bf16 || cpu.amxBf16;
+  const threads = d.threads > 0 && d.threads !== info.threads ? `, ${d.threads} threads` : "";
+  info.bf16 = info.bf16Available
+    ? `${dnnlLabel(d)}${threads}`
+    : `no bf16: the CPU lacks AVX512_BF16 and AMX-BF16 (oneDNN ${d.version} loaded)`;
 }
 
 /** Loads a CBLAS for wasm's matMul if asked and available; records the outcome on `info`. */
@@ -308,9 +407,16 @@ export function backendSummary(): BackendSummary {
     os: Deno.build.os,
     arch: Deno.build.arch,
     logicalCores: logicalCores(),
+    cpuBf16: cpuBf16().note,
+    precision: matmulPrecision(),
   };
   const blas = blasLoaded();
   if (blas !== null) summary.blas = { path: blas.path, label: blas.label, active: blasActive() };
+  const d = dnnlActive();
+  if (d !== null) {
+    const { path, version, runtime, threads, isa } = d;
+    summary.dnnl = { path, version, runtime, threads, isa };
+  }
   if (w !== null) {
     const stats = wasmThreadStats();
     summary.wasm = {

@@ -241,9 +241,13 @@ function findIdxFile(root: string, base: string, layout: string): string {
  * dimensions, sizes and that images and labels have the same count.
  *
  * @example
- * ```ts ignore
- * const ds = openIdx({ root: "data/fashion-mnist", split: "test" });
+ * ```ts
+ * import { fashionMnistRoot, openIdx } from "./idx.ts";
+ * const ds = openIdx({ root: fashionMnistRoot(), split: "test" }); // the vendored copy
  * const item = await ds.get(0); // item.image: [28, 28, 1]
+ * if (ds.length !== 10000 || item.image.height !== 28 || item.image.channels !== 1) {
+ *   throw new Error(`unexpected Fashion-MNIST test split: ${ds.length} items`);
+ * }
  * ```
  */
 export function openIdx(opts: IdxOptions): IdxDataset {
@@ -334,8 +338,10 @@ export function fashionMnistRoot(root = ""): string {
  * Opens Fashion-MNIST; `root` "" means the embedded copy (see `fashionMnistRoot`).
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { openFashionMnist } from "./idx.ts";
  * const ds = openFashionMnist({ root: "", split: "train" }); // 60000 items, [28, 28, 1]
+ * if (ds.length !== 60000 || ds.numClasses !== 10) throw new Error(`${ds.length} items`);
  * ```
  */
 export function openFashionMnist(opts: { root: string; split: string }): IdxDataset {

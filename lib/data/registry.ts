@@ -113,8 +113,10 @@ export function limitDataset(ds: Dataset, n: number): Dataset {
  * anything but fashion-mnist and synthetic) says which layout is expected.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { openDataset } from "./registry.ts";
  * const ds = await openDataset({ name: "fashion-mnist", root: "", split: "train", limit: 1000 });
+ * if (ds.length !== 1000) throw new Error(`limit 1000 gave ${ds.length} items`);
  * ```
  */
 export function openDataset(opts: OpenOptions): Promise<Dataset> {

@@ -11,11 +11,16 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD } from "../data/idx.ts";
-import { AdamW } from "../train/adamw.ts";
-import { saveCheckpoint } from "../train/checkpoint.ts";
-import { loadRun } from "../train/load_run.ts";
-import { appendMetrics, type MetricRecord, truncateMetrics } from "../train/metrics.ts";
-import { formatDuration, Progress } from "../train/progress.ts";
+import { AdamW } from "../optim/mod.ts";
+import {
+  formatDuration,
+  loadRun,
+  MetricsLog,
+  Progress,
+  saveCheckpoint,
+  type StepInfo,
+  truncateMetrics,
+} from "../run/mod.ts";
 import { makeRng, permutation } from "../util/rng.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import type { VitShape } from "../vit/presets.ts";
@@ -383,7 +388,25 @@ export async function fineTuneDetector(o: FineTuneDetectorOptions): Promise<Dete
       lrScales: vitDetLrScales(params.map((p) => p.name), det.vit.blocks.length, cfg.layerDecay),
     }) as unknown as tf.TensorContainer
   ) as unknown as AdamW;
-  let firstLoss = NaN, finalLoss = NaN;
+  const metrics = new MetricsLog<StepInfo & { lr: number }>({
+    every: cfg.logEvery,
+    path: metricsPath,
+    records: (w) =>
+      w.steps.map((s) => {
+        const [total, heat, box, mask] = s.values;
+        return { type: "step", step: s.info.step, loss: total, heat, box, mask, lr: s.info.lr };
+      }),
+    nonFinite: ({ loss, info }) => ({
+      message:
+        `detector loss is ${loss} at step ${info.step}; lower train.lr or set train.clipGrad`,
+    }),
+    progress: {
+      bar: new Progress(cfg.steps, "detect", undefined, o.quiet),
+      total: cfg.steps,
+      since: t0,
+      status: (w) => `loss ${w.last.loss.toFixed(3)}`,
+    },
+  });
   try {
     log(
       `detector ${o.runDir}: backbone ${label} (${note}), ${det.shape.dim}x${det.shape.depth} patch ` +
@@ -408,36 +431,6 @@ export async function fineTuneDetector(o: FineTuneDetectorOptions): Promise<Dete
       objectCells: det.config.objectCells,
     };
     const perEpoch = Math.floor(trainSamples.length / cfg.batchSize);
-    const progress = new Progress(cfg.steps, "detect", undefined, o.quiet);
-    let pending: { step: number; lr: number; parts: tf.Tensor1D }[] = [];
-    const flush = async () => {
-      if (pending.length === 0) return;
-      const values = await Promise.all(pending.map((p) => p.parts.data()));
-      const records: MetricRecord[] = [];
-      pending.forEach((p, i) => {
-        const [total, heat, box, mask] = values[i];
-        p.parts.dispose();
-        if (!Number.isFinite(total)) {
-          pending.slice(i + 1).forEach((q) => q.parts.dispose());
-          pending = [];
-          throw new Error(
-            `detector loss is ${total} at step ${p.step}; lower train.lr or set train.clipGrad`,
-          );
-        }
-        if (Number.isNaN(firstLoss)) firstLoss = total;
-        finalLoss = total;
-        records.push({ type: "step", step: p.step, loss: total, heat, box, mask, lr: p.lr });
-      });
-      await appendMetrics(metricsPath, records);
-      const done = pending[pending.length - 1]?.step ?? 0;
-      pending = [];
-      const rate = done / ((performance.now() - t0) / 1000);
-      progress.update(
-        done,
-        `loss ${finalLoss.toFixed(3)}`,
-        (cfg.steps - done) / Math.max(rate, 1e-9),
-      );
-    };
     let order = permutation(trainSamples.length, makeRng(cfg.seed, "detect-order", 0));
     for (let step = 0; step < cfg.steps; step++) {
       const epoch = Math.floor(step / perEpoch), s = step % perEpoch;
@@ -469,11 +462,10 @@ export async function fineTuneDetector(o: FineTuneDetectorOptions): Promise<Dete
       patches.dispose();
       loss.dispose();
       gradNorm.dispose();
-      pending.push({ step: step + 1, lr, parts: parts! });
-      if (pending.length >= cfg.logEvery) await flush();
+      await metrics.push(parts!, { step: step + 1, lr });
     }
-    await flush();
-    progress.finish();
+    await metrics.flush();
+    metrics.finishLine();
     const trainSeconds = (performance.now() - t0) / 1000;
 
     // ---- evaluation --------------------------------------------------------------------------
@@ -503,8 +495,8 @@ export async function fineTuneDetector(o: FineTuneDetectorOptions): Promise<Dete
       steps: cfg.steps,
       trainSeconds,
       evalSeconds,
-      firstLoss,
-      finalLoss,
+      firstLoss: metrics.first,
+      finalLoss: metrics.last,
       parameters: det.store.count(),
       valImages: valSamples.length,
       trainImages: trainSamples.length,
@@ -521,6 +513,7 @@ export async function fineTuneDetector(o: FineTuneDetectorOptions): Promise<Dete
     );
     return result;
   } finally {
+    metrics.dispose();
     opt.dispose();
     det.dispose();
   }

@@ -6,13 +6,14 @@
  * @module
  */
 import { type BackendChoice, initBackend } from "../backend/mod.ts";
+import { evalPaths } from "../run/mod.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { confusionMatrixSvg, lineChart, type LineSeries, svgToPng } from "../viz/mod.ts";
 
 /** Read `<dir>/result.json`, or null when it is missing or unreadable. */
 export async function readResult(dir: string): Promise<Record<string, unknown> | null> {
   try {
-    return JSON.parse(await Deno.readTextFile(`${dir}/result.json`));
+    return JSON.parse(await Deno.readTextFile(evalPaths(dir).result));
   } catch {
     return null;
   }
@@ -26,7 +27,7 @@ export async function writeJson(path: string, value: unknown): Promise<void> {
 /** Empty (or create) a run folder's `metrics.jsonl`. */
 export async function resetMetrics(dir: string): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
-  const path = `${dir}/metrics.jsonl`;
+  const path = evalPaths(dir).metrics;
   await writeFileAtomic(path, "");
   return path;
 }
@@ -181,7 +182,7 @@ export async function reusableResult(
     return null;
   }
   log(
-    `${outDir}/result.json exists for checkpoint step ${step} and the same recipe (top-1 ${
+    `${evalPaths(outDir).result} exists for checkpoint step ${step} and the same recipe (top-1 ${
       pct(existing.top1 as number)
     }); pass --force to recompute`,
   );
@@ -195,19 +196,20 @@ export async function writeTrainingFigures(
   history: { epoch: number; loss: number; testTop1: number | null }[],
   confusion: { title: string; matrix: number[][]; classNames: readonly string[] | undefined },
 ): Promise<void> {
-  await writeAccuracyFigure(`${outDir}/accuracy.png`, title, [{
+  const paths = evalPaths(outDir);
+  await writeAccuracyFigure(paths.file("accuracy.png"), title, [{
     name: "test top-1",
     epochs: history.map((e) => e.epoch),
     values: history.map((e) => e.testTop1),
   }]);
   await writeLossFigure(
-    `${outDir}/loss.png`,
+    paths.file("loss.png"),
     title,
     history.map((e) => e.epoch),
     history.map((e) => e.loss),
   );
   await writeConfusionFigure(
-    `${outDir}/confusion.png`,
+    paths.file("confusion.png"),
     confusion.title,
     confusion.matrix,
     confusion.classNames,

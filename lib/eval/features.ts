@@ -7,6 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type Dataset, loadBatch } from "../data/mod.ts";
+import { runPaths } from "../run/mod.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { makeRng } from "../util/rng.ts";
 import { patchify } from "../vit/patch.ts";
@@ -150,7 +151,8 @@ export interface CachedFeatureOptions extends ExtractOptions {
 /** The cache file of a split at a checkpoint step. */
 export function featureCachePath(runDir: string, split: string, step: number, limit = 0): string {
   const safe = split.replace(/[^A-Za-z0-9_-]/g, "-");
-  return `${runDir}/eval/features_${safe}${limit > 0 ? `_n${limit}` : ""}_step${step}.bin`;
+  const n = limit > 0 ? `_n${limit}` : "";
+  return `${runPaths(runDir).eval}/features_${safe}${n}_step${step}.bin`;
 }
 
 /**
@@ -189,12 +191,13 @@ export async function cachedFeatures(
   await writeFileAtomic(path, encodeFeatureFile(want, set));
   // a newer checkpoint makes older files of this split useless
   const prefix = path.slice(path.lastIndexOf("/") + 1).replace(/_step\d+\.bin$/, "_step");
-  for await (const entry of Deno.readDir(`${runDir}/eval`)) {
+  const cacheDir = runPaths(runDir).eval;
+  for await (const entry of Deno.readDir(cacheDir)) {
     if (
       entry.isFile && entry.name.startsWith(prefix) && /_step\d+\.bin$/.test(entry.name) &&
       entry.name !== path.slice(path.lastIndexOf("/") + 1)
     ) {
-      await Deno.remove(`${runDir}/eval/${entry.name}`).catch(() => {});
+      await Deno.remove(`${cacheDir}/${entry.name}`).catch(() => {});
     }
   }
   return { ...set, cached: false, path };

@@ -14,8 +14,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type Dataset, loadBatch } from "../data/mod.ts";
-import { AdamW } from "../train/adamw.ts";
-import { lrAt } from "../train/schedule.ts";
+import { AdamW, lrAt } from "../optim/mod.ts";
+import { MetricsLog, type StepInfo } from "../run/mod.ts";
 import { hashKeys, makeRng, permutation } from "../util/rng.ts";
 import { denseOp } from "../vit/layers.ts";
 import { type Param, ParamStore } from "../vit/params.ts";
@@ -306,43 +306,34 @@ export async function finetune(
     })
   );
   const history: FinetuneEpoch[] = [];
-  let pending: { loss: tf.Scalar; step: number; lr: number }[] = [];
+  let lossSum = 0, lossCount = 0;
+  const metrics = new MetricsLog<StepInfo & { epoch: number; lr: number }>({
+    every: logEvery,
+    nonFinite: (bad) => ({
+      message: `finetune: loss is ${bad.windowMean} at step ${bad.windowLast.step}; ` +
+        `lower the learning rate (peak ${lr.toPrecision(3)}) or set clipGrad`,
+    }),
+    onWindow: async (w) => {
+      lossSum += w.sum;
+      lossCount += w.steps.length;
+      await opts.onStep?.({
+        epoch: w.last.info.epoch,
+        step: w.last.info.step,
+        loss: w.mean,
+        lr: w.last.info.lr,
+        imagesPerSec: w.imagesPerSec,
+      });
+    },
+  });
   let last: { scores: Float32Array; labels: Int32Array } | null = null;
   let step = 0;
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
       const e0 = performance.now();
-      let w0 = e0, wImages = 0;
+      metrics.startWindow();
       const order = permutation(train.length, makeRng(seed, "finetune-order", epoch));
-      let lossSum = 0, lossCount = 0;
-      const flush = async () => {
-        if (pending.length === 0) return;
-        const values = await Promise.all(pending.map((p) => p.loss.data()));
-        let sum = 0;
-        for (const v of values) sum += v[0];
-        const mean = sum / values.length;
-        if (!Number.isFinite(mean)) {
-          throw new Error(
-            `finetune: loss is ${mean} at step ${pending[pending.length - 1].step}; ` +
-              `lower the learning rate (peak ${lr.toPrecision(3)}) or set clipGrad`,
-          );
-        }
-        lossSum += sum;
-        lossCount += values.length;
-        const now = performance.now();
-        const rec: FinetuneStep = {
-          epoch: epoch + 1,
-          step: pending[pending.length - 1].step,
-          loss: mean,
-          lr: pending[pending.length - 1].lr,
-          imagesPerSec: wImages / Math.max((now - w0) / 1000, 1e-9),
-        };
-        tf.dispose(pending.map((p) => p.loss));
-        pending = [];
-        w0 = now;
-        wImages = 0;
-        await opts.onStep?.(rec);
-      };
+      lossSum = 0;
+      lossCount = 0;
       for (let s = 0; s < stepsPerEpoch; s++) {
         const idx = order.subarray(s * batchSize, (s + 1) * batchSize);
         const batch = await loadBatch(train, idx, {
@@ -371,11 +362,9 @@ export async function finetune(
         );
         tf.dispose([x, y, gradNorm]);
         step++;
-        wImages += batchSize;
-        pending.push({ loss, step, lr: stepLr });
-        if (pending.length >= logEvery) await flush();
+        await metrics.push(loss, { step, images: batchSize, epoch: epoch + 1, lr: stepLr });
       }
-      await flush();
+      await metrics.flush();
       const trainSeconds = (performance.now() - e0) / 1000;
       let testTop1: number | null = null;
       if ((epoch + 1) % evalEvery === 0 || epoch === epochs - 1) {
@@ -408,7 +397,7 @@ export async function finetune(
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {
-    tf.dispose(pending.map((p) => p.loss));
+    metrics.dispose();
     opt.dispose();
     head.dispose();
   }

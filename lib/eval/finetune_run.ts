@@ -8,10 +8,16 @@
  */
 import { type Config, loadSavedConfig } from "../config/mod.ts";
 import type { MimModel } from "../mim/types.ts";
-import { buildModel, modelImageSize } from "../train/factory.ts";
-import { loadRun } from "../train/load_run.ts";
-import { appendMetrics } from "../train/metrics.ts";
-import { formatDuration, Progress } from "../train/progress.ts";
+import {
+  appendMetrics,
+  buildModel,
+  evalPaths,
+  formatDuration,
+  loadRun,
+  modelImageSize,
+  Progress,
+  runPaths,
+} from "../run/mod.ts";
 import {
   initEvalBackend,
   pct,
@@ -166,8 +172,9 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
   }
   const saved = opts.runDir ? await loadSavedConfig(opts.runDir) : opts.config;
   if (!saved) throw new RangeError("runFinetune: give runDir or config");
+  const paths = opts.runDir ? runPaths(opts.runDir) : null;
   const outDir = opts.out ||
-    (opts.runDir ? `${opts.runDir}/${init === "random" ? "finetune-random" : "finetune"}` : "");
+    (paths ? (init === "random" ? paths.finetuneRandom : paths.finetune) : "");
   if (!outDir) throw new RangeError("runFinetune: a random-init run without runDir needs `out`");
   await initEvalBackend(opts, saved);
 
@@ -263,7 +270,7 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
         },
       );
     }
-    await writeJson(`${outDir}/result.json`, result);
+    await writeJson(evalPaths(outDir).result, result);
     log(
       `fine-tune (${init}): top-1 ${pct(r.top1)}` +
         (r.top5 !== null ? `, top-5 ${pct(r.top5)}` : "") +

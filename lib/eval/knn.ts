@@ -131,8 +131,18 @@ export async function knnClassify(
  * Weighted kNN top-1 accuracy (fraction in [0, 1]).
  *
  * @example
- * ```ts ignore
- * const top1 = await knnAccuracy(train.features, train.labels, test.features, test.labels, { k: 20, T: 0.07 });
+ * ```ts
+ * import { initBackend } from "../backend/mod.ts";
+ * import { knnAccuracy } from "./knn.ts";
+ * await initBackend({ backend: "cpu", quiet: true });
+ * // two classes along two axes, [4, 2] training features; each test point leans to its class
+ * const train = Float32Array.of(1, 0, 0.9, 0.1, 0, 1, 0.1, 0.9);
+ * const test = Float32Array.of(0.8, 0.2, 0.3, 0.7);
+ * const top1 = await knnAccuracy(train, Int32Array.of(0, 0, 1, 1), test, Int32Array.of(0, 1), {
+ *   k: 2,
+ *   T: 0.07,
+ * });
+ * if (top1 !== 1) throw new Error(`kNN top-1 ${top1}, expected 1`);
  * ```
  */
 export async function knnAccuracy(

@@ -6,8 +6,7 @@
  * @module
  */
 import { loadSavedConfig } from "../config/mod.ts";
-import { loadRun } from "../train/load_run.ts";
-import { formatDuration } from "../train/progress.ts";
+import { evalPaths, formatDuration, loadRun, runPaths } from "../run/mod.ts";
 import { initEvalBackend, pct, reusableResult, writeConfusionFigure, writeJson } from "./_run.ts";
 import { knnClassify } from "./knn.ts";
 import {
@@ -102,7 +101,7 @@ export async function runKnn(
 ): Promise<{ outDir: string; skipped: boolean; result: KnnSummary }> {
   const t0 = performance.now();
   const log = opts.quiet ? () => {} : (s: string) => console.log(s);
-  const outDir = opts.out || `${opts.runDir}/knn`;
+  const outDir = opts.out || runPaths(opts.runDir).knn;
   const saved = await loadSavedConfig(opts.runDir);
   await initEvalBackend(opts, saved);
   const { config, model, step } = await loadRun(opts.runDir);
@@ -151,13 +150,13 @@ export async function runKnn(
     };
     if (opts.figures !== false) {
       await writeConfusionFigure(
-        `${outDir}/confusion.png`,
+        evalPaths(outDir).file("confusion.png"),
         `kNN (k ${k}), top-1 ${pct(r.top1)}`,
         confusion,
         f.classNames,
       );
     }
-    await writeJson(`${outDir}/result.json`, result);
+    await writeJson(evalPaths(outDir).result, result);
     log(
       `kNN ${opts.runDir} (step ${step}, k ${k}, T ${T}): top-1 ${pct(r.top1)}` +
         (r.top5 !== null ? `, top-5 ${pct(r.top5)}` : "") +

@@ -7,9 +7,14 @@
  * @module
  */
 import { loadSavedConfig } from "../config/mod.ts";
-import { appendMetrics } from "../train/metrics.ts";
-import { loadRun } from "../train/load_run.ts";
-import { formatDuration, Progress } from "../train/progress.ts";
+import {
+  appendMetrics,
+  evalPaths,
+  formatDuration,
+  loadRun,
+  Progress,
+  runPaths,
+} from "../run/mod.ts";
 import {
   initEvalBackend,
   pct,
@@ -286,7 +291,7 @@ export async function splitFeatures(opts: SplitFeatureOptions): Promise<SplitFea
 export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<LinearProbeRun> {
   const t0 = performance.now();
   const log = opts.quiet ? () => {} : (s: string) => console.log(s);
-  const outDir = opts.out || `${opts.runDir}/linprobe`;
+  const outDir = opts.out || runPaths(opts.runDir).linprobe;
   const saved = await loadSavedConfig(opts.runDir);
   await initEvalBackend(opts, saved);
   const { config, model, step } = await loadRun(opts.runDir);
@@ -389,7 +394,7 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
         },
       );
     }
-    await writeJson(`${outDir}/result.json`, result);
+    await writeJson(evalPaths(outDir).result, result);
     log(
       `linear probe ${opts.runDir} (step ${step}): top-1 ${pct(result.top1)}` +
         (result.top5 !== null ? `, top-5 ${pct(result.top5)}` : "") +

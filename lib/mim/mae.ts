@@ -88,10 +88,13 @@ export class MaskedAutoencoder implements MimModel {
     this.encoder = new VisionTransformer(this.store, s, "encoder");
     const Dd = s.decoderDim;
     this.decoderEmbed = new Linear(this.store, "decoder.embed", s.dim, Dd);
+    // MAE's parameter groups decay the CLS and mask tokens (only 1-D parameters and biases are
+    // excluded, and its pos_embed is fixed)
     this.maskToken = this.store.create("decoder.mask_token", [1, 1, Dd], {
       kind: "normal",
       std: 0.02,
-    }, false);
+    }, true);
+    this.store.setDecay("encoder.cls_token", true);
     const g = this.encoder.gridSize;
     this.decoderPos = tf.keep(tf.tensor2d(sincosPosEmbed2d(Dd, g), [g * g, Dd]));
     this.decoderBlocks = [];

@@ -8,7 +8,7 @@
 
 /** One pre-training configuration of the paper's tables. */
 export interface ReproRun {
-  /** Folder name under `<run.dir>/runs/`. */
+  /** Folder name under `<run.dir>/runs/` (with `-s<seed>`) and record name. */
   id: string;
   /** The row label. */
   label: string;
@@ -17,8 +17,13 @@ export interface ReproRun {
   strategy: string;
   maskRatio: number;
   throwRatio: number;
-  /** Seeds to train (the first one feeds the tables; all feed the spread). */
+  /** Seeds to train (the default; `--seeds` overrides them). */
   seeds: number[];
+  /**
+   * "pretrain" (default): pre-train, then evaluate. "random-init": probe a freshly initialised
+   * encoder of the same shape (the MAE random run's config and seed), no pre-training.
+   */
+  kind?: "pretrain" | "random-init";
 }
 
 /** A budget: model, data and epochs for pre-training and evaluation. */
@@ -30,27 +35,48 @@ export interface ReproBudget {
   epochs: number;
   simmimEpochs: number;
   batchSize: number;
+  /** AMT: epochs of random masking before the first saliency pass (`amt.warmup`). */
   warmup: number;
+  /** AMT: epochs between saliency passes (`amt.interval`). */
   interval: number;
+  /** Pre-training lr warm-up epochs (default min(1, epochs / 4)). */
+  lrWarmup?: number;
+  /** Extra config overrides for the MAE pre-training runs (`--section.key=value`). */
+  maeArgs?: readonly string[];
+  /** Extra config overrides for the SimMIM runs (default none: configs/simmim.yaml's recipe). */
+  simmimArgs?: readonly string[];
   /** Linear probe: epochs and images (0 = all). */
   probeEpochs: number;
   probeTrain: number;
   probeTest: number;
-  /** Fine-tuning: epochs and images (0 = all). */
+  /** Linear probe base lr (peak lr = baseLr * batch / 256; default 0.1). */
+  probeBaseLr?: number;
+  /** Linear probe batch (default 256). */
+  probeBatchSize?: number;
+  /** Linear probe lr warm-up epochs (default a tenth of the epochs). */
+  probeWarmup?: number;
+  /** Also linear-probe (and kNN) the SimMIM runs (default: MAE runs only). */
+  probeSimmim?: boolean;
+  /** Fine-tuning: epochs (0 = no fine-tuning; the records hold `finetune: null`) and images. */
   finetuneEpochs: number;
   finetuneTrain: number;
   finetuneTest: number;
   /** Fine-tuning base lr (peak lr = baseLr * batch / 256). */
   finetuneBaseLr: number;
-  /** Seeds for the MAE random vs AMT pair (run-to-run spread). */
+  /** Seeds for the MAE random vs AMT pair (and the random-init baseline). */
   pairSeeds: number[];
-  /** Images for the attention-on-object measure. */
+  /** Seeds of MAE attention-driven masking (default [0]). */
+  attnSeeds?: number[];
+  /** Images for the attention-on-object measure (0 = all test images). */
   objectImages: number;
   /** What a reader should know about this budget. */
   note: string;
 }
 
-/** The budgets. `small` is sized to finish in about two hours on 2 cores. */
+/**
+ * The budgets. `small` is sized to finish in about 50 minutes on 2 cores; `medium` is meant to
+ * be run in parts (one (run, seed) per job, see results/README.md).
+ */
 export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
   smoke: {
     name: "smoke",
@@ -91,11 +117,58 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
     finetuneTrain: 4096,
     finetuneTest: 2000,
     finetuneBaseLr: 2e-2,
-    pairSeeds: [0, 1],
+    pairSeeds: [0, 1, 2],
     objectImages: 512,
     note: "ViT-Micro (dim 96, depth 4, decoder 64x1) on 4,096 Fashion-MNIST images for 8 " +
-      "epochs, about 40 minutes on a 2-core machine with OpenBLAS: a first look, where differences of " +
-      "a point or two can be run-to-run noise (see the seed spread)",
+      "epochs, about 50 minutes on a 2-core machine with OpenBLAS (MAE random and AMT with 3 " +
+      "seeds): a first look, where differences of a point or two can be run-to-run noise (see the " +
+      "paired intervals)",
+  },
+  medium: {
+    name: "medium",
+    preset: "vit-tiny-28",
+    limit: 0,
+    epochs: 8,
+    simmimEpochs: 8,
+    batchSize: 256,
+    // random masking in epochs 1-2, saliency recomputed after epochs 2, 4 and 6 (never after 8)
+    warmup: 2,
+    interval: 2,
+    lrWarmup: 1,
+    // MAE's recipe; SimMIM keeps its own (configs/simmim.yaml: crop 0.67-1, AdamW 0.9/0.999,
+    // lr per 512 images, drop-path 0.1, clipping 5) with the same epochs, batch and schedule
+    maeArgs: [
+      "--train.baseLr=0.001",
+      "--train.lrBatch=256",
+      "--train.minLr=0",
+      "--train.weightDecay=0.05",
+      "--train.beta1=0.9",
+      "--train.beta2=0.95",
+      "--data.cropScale=0.35,1",
+      "--data.cropRatio=0.75,1.3333333333333333",
+      "--data.flip=true",
+    ],
+    probeEpochs: 100,
+    probeTrain: 0,
+    probeTest: 0,
+    probeBaseLr: 0.1,
+    probeBatchSize: 256,
+    probeWarmup: 0,
+    probeSimmim: true,
+    finetuneEpochs: 0,
+    finetuneTrain: 0,
+    finetuneTest: 0,
+    finetuneBaseLr: 1e-3,
+    pairSeeds: [0, 1, 2],
+    attnSeeds: [0, 1, 2],
+    objectImages: 0,
+    note: "ViT-Tiny (dim 192, depth 6, 3 heads, decoder 128x2) pre-trained on all 60,000 Fashion-MNIST training images " +
+      "for 8 epochs at batch 256 (AdamW 0.9/0.95, wd 0.05, base lr 1e-3, 1 warm-up epoch then " +
+      "cosine to 0; RandomResizedCrop scale 0.35-1, flip; normalised-pixel loss; SimMIM with its " +
+      "own recipe from configs/simmim.yaml); linear " +
+      "probe and kNN-20 on all 60,000 / 10,000 images (SGD momentum 0.9, lr 0.1 at batch 256, 100 " +
+      "epochs, cosine, no warm-up, last-epoch accuracy); no fine-tuning. Meant to be run in parts " +
+      "(one run and seed per job) and merged from the record files",
   },
   full: {
     name: "full",
@@ -120,10 +193,20 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
   },
 });
 
-/** The runs of Tables 1, 2 and 4, each trained once. */
+/** The runs of Tables 1, 2 and 4, each trained once, and the random-init baseline. */
 export function reproRuns(budget: ReproBudget): ReproRun[] {
   const pair = budget.pairSeeds;
   return [
+    {
+      id: "random-init",
+      label: "random init",
+      method: "mae",
+      strategy: "none",
+      maskRatio: 0.75,
+      throwRatio: 0,
+      seeds: pair,
+      kind: "random-init",
+    },
     {
       id: "mae-random-75",
       label: "MAE random",
@@ -140,7 +223,7 @@ export function reproRuns(budget: ReproBudget): ReproRun[] {
       strategy: "attn-mask",
       maskRatio: 0.75,
       throwRatio: 0,
-      seeds: [0],
+      seeds: budget.attnSeeds ?? [0],
     },
     {
       id: "mae-amt-45-40",
@@ -215,6 +298,123 @@ export function reproRuns(budget: ReproBudget): ReproRun[] {
       seeds: [0],
     },
   ];
+}
+
+/** What {@link runArgs} takes from the repro invocation. */
+export interface RunArgsOptions {
+  data: { name: string; root: string };
+  backend: string;
+  threads: number;
+}
+
+/** The `pretrain` command-line overrides of one (run, seed) of a budget. */
+export function runArgs(
+  run: ReproRun,
+  seed: number,
+  b: ReproBudget,
+  o: RunArgsOptions,
+  dir: string,
+): string[] {
+  const base = run.method === "mae" ? "configs/mae.yaml" : "configs/simmim.yaml";
+  const args = [
+    "--config",
+    base,
+    `--data.name=${o.data.name}`,
+    `--data.root=${o.data.root}`,
+    `--data.limit=${b.limit}`,
+    `--model.preset=${b.preset}`,
+    `--train.epochs=${run.method === "mae" ? b.epochs : b.simmimEpochs}`,
+    `--train.batchSize=${b.batchSize}`,
+    `--train.warmupEpochs=${b.lrWarmup ?? Math.min(1, b.epochs / 4)}`,
+    `--run.seed=${seed}`,
+    `--run.dir=${dir}`,
+    `--run.backend=${o.backend}`,
+    `--run.threads=${o.threads}`,
+    `--run.name=${run.id}`,
+    `--train.logEvery=20`,
+    "--eval.knnEvery=0", // evaluated after pre-training instead
+    ...((run.method === "mae" ? b.maeArgs : b.simmimArgs) ?? []),
+  ];
+  if (run.strategy === "none") {
+    args.push(`--mim.maskRatio=${run.maskRatio}`, "--amt.strategy=none");
+  } else {
+    args.push(
+      `--amt.strategy=${run.strategy}`,
+      `--amt.maskRatio=${run.maskRatio}`,
+      `--amt.throwRatio=${run.throwRatio}`,
+      `--amt.warmup=${b.warmup}`,
+      `--amt.interval=${b.interval}`,
+      // amt.counting is left to the config: the method owns its rounding of patch counts
+    );
+  }
+  return args;
+}
+
+/** One (run, seed) to train and evaluate. */
+export interface ReproTodo {
+  run: ReproRun;
+  seed: number;
+}
+
+/** What `--only` and `--seeds` select. */
+export interface TodoSelection {
+  /** Run ids (default: every run of the budget). */
+  only?: readonly string[];
+  /** Seeds for every selected run instead of each run's own. */
+  seeds?: readonly number[];
+}
+
+/**
+ * The (run, seed) pairs a repro invocation trains, in plan order: the runs named by `only`
+ * (all when absent), each with `seeds` when given, else its own seeds.
+ *
+ * @throws {RangeError} for an unknown run id, an empty selection or a seed that is not a
+ * non-negative integer.
+ */
+export function planTodo(runs: readonly ReproRun[], sel: TodoSelection = {}): ReproTodo[] {
+  const ids = runs.map((r) => r.id);
+  const only = sel.only?.map((s) => s.trim()).filter((s) => s !== "");
+  if (only) {
+    const unknown = only.filter((id) => !ids.includes(id));
+    if (unknown.length > 0) {
+      throw new RangeError(`--only=${unknown.join(",")}: unknown run id; valid: ${ids.join(", ")}`);
+    }
+    if (only.length === 0) {
+      throw new RangeError(`--only: matches no run id; valid: ${ids.join(", ")}`);
+    }
+  }
+  if (sel.seeds) {
+    const bad = sel.seeds.filter((s) => !Number.isInteger(s) || s < 0);
+    if (bad.length > 0 || sel.seeds.length === 0) {
+      throw new RangeError(
+        `--seeds=${sel.seeds.join(",")}: expected non-negative integers, e.g. 0,1,2`,
+      );
+    }
+  }
+  const seeds = sel.seeds ? [...new Set(sel.seeds)] : null;
+  return runs
+    .filter((r) => !only || only.includes(r.id))
+    .flatMap((run) => (seeds ?? run.seeds).map((seed) => ({ run, seed })));
+}
+
+/** Parse `--seeds=0,1,2` (undefined when absent). */
+export function parseSeeds(text: string | undefined): number[] | undefined {
+  if (text === undefined) return undefined;
+  const parts = text.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const seeds = parts.map(Number);
+  if (parts.length === 0 || seeds.some((s) => !Number.isInteger(s) || s < 0)) {
+    throw new RangeError(`--seeds=${text}: expected non-negative integers, e.g. 0,1,2`);
+  }
+  return seeds;
+}
+
+/** The budget of a name. @throws {RangeError} naming the valid budgets. */
+export function budgetOf(name: string): ReproBudget {
+  const b = BUDGETS[name];
+  if (!b) {
+    throw new RangeError(`--budget=${name}: unknown; valid: ${Object.keys(BUDGETS).join(", ")}`);
+  }
+  return b;
 }
 
 /** The paper's numbers (AMT_SPEC section 8), ViT-B/16 pre-trained on ImageNet-1K. */

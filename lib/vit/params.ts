@@ -28,8 +28,9 @@ export class ParamStore {
   constructor(readonly seed: number) {}
 
   /**
-   * Create a variable. `decay: false` for norms, biases, tokens and embeddings
-   * (MAE's AdamW parameter groups).
+   * Create a variable. `decay: false` for norms and biases (every 1-D parameter, as MAE's
+   * `add_weight_decay`); whether learned tokens decay is the method's choice (MAE decays its
+   * CLS and mask tokens, SimMIM's `no_weight_decay` skips them): see {@linkcode setDecay}.
    */
   create(name: string, shape: number[], init: Init, decay: boolean): tf.Variable {
     if (this.params.has(name)) throw new Error(`parameter "${name}" defined twice`);
@@ -43,13 +44,10 @@ export class ParamStore {
         values.fill(1);
         break;
       case "normal": {
-        // truncated at 2 std like timm's trunc_normal_
+        // MAE's normal_(std): untruncated (timm's trunc_normal_(std=.02) cuts at +-2 absolute,
+        // i.e. at 100 std, which is the same distribution)
         const normal = normalFrom(rng);
-        for (let i = 0; i < size; i++) {
-          let z = normal();
-          while (Math.abs(z) > 2) z = normal();
-          values[i] = z * init.std;
-        }
+        for (let i = 0; i < size; i++) values[i] = normal() * init.std;
         break;
       }
       case "xavier": {
@@ -63,6 +61,13 @@ export class ParamStore {
     initial.dispose(); // the variable keeps its own reference to the data
     this.params.set(name, { name, variable, decay });
     return variable;
+  }
+
+  /** Sets whether AdamW's weight decay applies to parameter `name`. */
+  setDecay(name: string, decay: boolean): void {
+    const p = this.params.get(name);
+    if (!p) throw new Error(`no parameter "${name}" (have ${[...this.params.keys()].join(", ")})`);
+    p.decay = decay;
   }
 
   /** Trainable variables in creation order. */

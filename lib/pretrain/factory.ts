@@ -1,6 +1,7 @@
 /**
- * Builds the model and the masking planner a config asks for. New methods and
- * strategies register here; the trainer never names them.
+ * Builds the masking planner a config asks for (`amt.strategy`). New
+ * strategies register here; the trainer never names them. The model comes
+ * from `buildModel` (`lib/run/model.ts`), which evaluations share.
  *
  * @module
  */
@@ -8,44 +9,10 @@ import { AmtPlanner } from "../amt/planner.ts";
 import type { Strategy } from "../amt/sampler.ts";
 import type { Config } from "../config/schema.ts";
 import type { Dataset } from "../data/types.ts";
-import { MaskedAutoencoder } from "../mim/mae.ts";
 import { type Counting, methodMaskUnit, resolveCounting } from "../mim/counts.ts";
 import type { MaskPlanner } from "../mim/plan.ts";
 import { RandomMaskPlanner, UnitRandomMaskPlanner } from "../mim/random.ts";
-import { SimMim } from "../mim/simmim.ts";
 import type { MimModel } from "../mim/types.ts";
-import { PRESETS } from "../vit/presets.ts";
-import { resolveShape } from "../vit/vit.ts";
-
-/** Model input side: `data.imageSize`, or the preset's when 0. */
-export function modelImageSize(config: Readonly<Config>): number {
-  return config.data.imageSize > 0
-    ? config.data.imageSize
-    : PRESETS[config.model.preset]?.imageSize ?? 0;
-}
-
-/** Build the MIM model for `mim.method`. */
-export function buildModel(
-  config: Readonly<Config>,
-  channels: number,
-  imageSize: number,
-): MimModel {
-  const shape = resolveShape(config.model, channels, imageSize);
-  switch (config.mim.method) {
-    case "mae":
-      return new MaskedAutoencoder({
-        shape,
-        normPixLoss: config.mim.normPixLoss,
-        seed: config.run.seed,
-      });
-    case "simmim":
-      return new SimMim({ shape, seed: config.run.seed });
-    default:
-      throw new RangeError(
-        `mim.method "${config.mim.method}" is not available; use "mae" or "simmim"`,
-      );
-  }
-}
 
 /** Context a planner may need (AMT runs saliency passes over the dataset). */
 export interface PlannerContext {

@@ -25,11 +25,18 @@ import { type Dataset, limitDataset, openDataset } from "../data/mod.ts";
 import type { Raster } from "../data/types.ts";
 import type { MaskPlanner } from "../mim/plan.ts";
 import type { MimModel } from "../mim/types.ts";
-import { loadCheckpoint } from "./checkpoint.ts";
-import { buildPlanner } from "./factory.ts";
 import { reconstructionRows } from "../mim/reconstruct.ts";
-import { loadRun } from "./load_run.ts";
-import { readMetrics } from "./metrics.ts";
+import {
+  evalPaths,
+  loadCheckpoint,
+  loadRun,
+  pathExists,
+  plannerState,
+  readMetrics,
+  RUN_FILES,
+  runPaths,
+} from "../run/mod.ts";
+import { buildPlanner } from "./factory.ts";
 import { overlay } from "../viz/colormap.ts";
 import { imageGridPng, PLAN_LEGEND } from "../viz/grid.ts";
 import { svgToPng } from "../viz/png.ts";
@@ -45,8 +52,8 @@ import {
 
 /** Evaluation sub-folders of a run whose `metrics.jsonl` hold accuracy per epoch. */
 export const EVAL_FOLDERS: readonly { dir: string; name: string }[] = Object.freeze([
-  { dir: "linprobe", name: "linear probe" },
-  { dir: "finetune", name: "fine-tune" },
+  { dir: RUN_FILES.linprobe, name: "linear probe" },
+  { dir: RUN_FILES.finetune, name: "fine-tune" },
 ]);
 
 /** Keys of the attention-on-object fraction in epoch records. */
@@ -69,11 +76,11 @@ async function writeChart(
  */
 export async function writeCurveFigures(runDir: string): Promise<string[]> {
   const written: string[] = [];
-  const plots = `${runDir}/plots`;
-  await Deno.mkdir(plots, { recursive: true });
-  const records = (await readMetrics(`${runDir}/metrics.jsonl`)) as LogRecord[];
-  await writeChart(lossCurveChart(records), `${plots}/loss.png`, written);
-  await writeChart(lrCurveChart(records), `${plots}/lr.png`, written);
+  const paths = runPaths(runDir);
+  await Deno.mkdir(paths.plots, { recursive: true });
+  const records = (await readMetrics(paths.metrics)) as LogRecord[];
+  await writeChart(lossCurveChart(records), paths.plot("loss.png"), written);
+  await writeChart(lrCurveChart(records), paths.plot("lr.png"), written);
 
   const epochs = records.filter((r) => r.type === "epoch");
   const knn = epochSeries(epochs, "knnTop1");
@@ -82,13 +89,13 @@ export async function writeCurveFigures(runDir: string): Promise<string[]> {
       title: "kNN accuracy during pre-training",
       xLabel: "pre-training epoch",
     }),
-    `${plots}/knn.png`,
+    paths.plot("knn.png"),
     written,
   );
 
   const curves: AccuracyCurve[] = [];
   for (const { dir, name } of EVAL_FOLDERS) {
-    const evalRecords = (await readMetrics(`${runDir}/${dir}/metrics.jsonl`)) as LogRecord[];
+    const evalRecords = (await readMetrics(evalPaths(`${runDir}/${dir}`).metrics)) as LogRecord[];
     const test = epochSeries(evalRecords, "testTop1");
     const train = epochSeries(evalRecords, "trainTop1");
     if (test.epochs.length > 0) curves.push({ name, epochs: test.epochs, top1: test.values });
@@ -103,7 +110,7 @@ export async function writeCurveFigures(runDir: string): Promise<string[]> {
   }
   await writeChart(
     accuracyCurveChart(curves, { title: "linear probe and fine-tune accuracy (test)" }),
-    `${plots}/accuracy.png`,
+    paths.plot("accuracy.png"),
     written,
   );
 
@@ -112,7 +119,7 @@ export async function writeCurveFigures(runDir: string): Promise<string[]> {
     if (att.epochs.length === 0) continue;
     await writeChart(
       attentionOnObjectChart([{ name: "this run", epochs: att.epochs, values: att.values }]),
-      `${plots}/attention_on_object.png`,
+      paths.plot("attention_on_object.png"),
       written,
     );
     break;
@@ -195,9 +202,9 @@ export async function writeImageFigures(o: ImageFigureOptions): Promise<string[]
     plan,
     recon,
   ]);
-  const plots = `${o.runDir}/plots`;
-  await Deno.mkdir(plots, { recursive: true });
-  const path = `${plots}/reconstruction.png`;
+  const paths = runPaths(o.runDir);
+  await Deno.mkdir(paths.plots, { recursive: true });
+  const path = paths.plot("reconstruction.png");
   const phase = o.planner.phase(o.epoch);
   const planner = o.planner.name === phase ? "" : ` (${o.planner.name})`;
   await imageGridPng(path, grid, {
@@ -209,7 +216,7 @@ export async function writeImageFigures(o: ImageFigureOptions): Promise<string[]
   });
   const written = [path];
   if (o.epochCopy) {
-    const copy = `${plots}/reconstruction_epoch${String(o.epoch + 1).padStart(2, "0")}.png`;
+    const copy = paths.plot(`reconstruction_epoch${String(o.epoch + 1).padStart(2, "0")}.png`);
     await Deno.copyFile(path, copy);
     written.push(copy);
   }
@@ -251,10 +258,9 @@ export async function writeAllRunFigures(
   opts: AllRunFiguresOptions = {},
 ): Promise<RunFiguresResult> {
   const log = opts.log ?? ((s: string) => console.log(s));
+  const paths = runPaths(runDir);
   const isRun = await Promise.all(
-    ["metrics.jsonl", "config.json"].map((f) =>
-      Deno.stat(`${runDir}/${f}`).then(() => true, () => false)
-    ),
+    [paths.metrics, paths.config].map((f) => pathExists(f).catch(() => false)),
   );
   if (!isRun.some(Boolean)) {
     throw new Error(
@@ -293,17 +299,8 @@ export async function writeAllRunFigures(
       runDir,
       log: () => {},
     });
-    const loaded = await loadCheckpoint(`${runDir}/checkpoints/checkpoint.ckpt`);
-    if (loaded && planner.loadState) {
-      const state = new Map<
-        string,
-        { shape: number[]; data: Float32Array | Int32Array | Uint8Array }
-      >();
-      for (const [k, v] of loaded.ckpt.arrays) {
-        if (k.startsWith("planner/")) state.set(k.slice("planner/".length), v);
-      }
-      planner.loadState(state);
-    }
+    const loaded = await loadCheckpoint(paths.checkpoint);
+    if (loaded && planner.loadState) planner.loadState(plannerState(loaded.ckpt));
     // The epoch the checkpoint ends (finished runs: the last one).
     const perEpoch = Math.max(1, info.stepsPerEpoch);
     const epoch = Math.max(

@@ -6,25 +6,12 @@
  */
 import { loadSavedConfig } from "../config/mod.ts";
 import type { Config } from "../config/schema.ts";
+import { buildModel } from "./model.ts";
 import type { MimModel } from "../mim/types.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
-import { buildModel } from "./factory.ts";
-import { restoreState } from "./pretrain.ts";
-
-/** What `run.json` records. */
-export interface RunInfo {
-  backend: string;
-  threads: number;
-  dataset: string;
-  images: number;
-  channels: number;
-  mean: number[];
-  std: number[];
-  imageSize: number;
-  stepsPerEpoch: number;
-  totalSteps: number;
-  [key: string]: unknown;
-}
+import { runPaths } from "./folder.ts";
+import { isFinished, readRunInfo, type RunInfo } from "./info.ts";
+import { restoreState } from "./state.ts";
 
 /** A loaded run. The caller owns (and disposes) `model`. */
 export interface LoadedRun {
@@ -43,21 +30,13 @@ export interface LoadedRun {
  * Errors name the run folder and the missing file.
  */
 export async function loadRun(runDir: string): Promise<LoadedRun> {
+  const paths = runPaths(runDir);
   const config = await loadSavedConfig(runDir);
-  let info: RunInfo;
-  try {
-    info = JSON.parse(await Deno.readTextFile(`${runDir}/run.json`));
-  } catch (e) {
-    throw new Error(
-      `${runDir}/run.json: cannot read it (${
-        (e as Error).message
-      }); is ${runDir} a pre-training run folder?`,
-    );
-  }
-  const loaded = await loadCheckpoint(`${runDir}/checkpoints/checkpoint.ckpt`);
+  const info = await readRunInfo(runDir);
+  const loaded = await loadCheckpoint(paths.checkpoint);
   if (!loaded) {
     throw new Error(
-      `${runDir}/checkpoints/checkpoint.ckpt: no checkpoint yet; run the pre-training first (deno task pretrain --run.dir=${runDir} ...)`,
+      `${paths.checkpoint}: no checkpoint yet; run the pre-training first (deno task pretrain --run.dir=${runDir} ...)`,
     );
   }
   if (loaded.warning) console.warn(`warning: ${loaded.warning}`);
@@ -68,12 +47,6 @@ export async function loadRun(runDir: string): Promise<LoadedRun> {
     model.dispose();
     throw e;
   }
-  let finished = false;
-  try {
-    await Deno.stat(`${runDir}/summary.json`);
-    finished = true;
-  } catch {
-    // unfinished run
-  }
+  const finished = await isFinished(runDir).catch(() => false);
   return { runDir, config, info, model, step: loaded.ckpt.meta.globalStep as number, finished };
 }

@@ -1,0 +1,501 @@
+/**
+ * Optional oneDNN (`libdnnl`) for the wasm backend's native matmul (`_blas.ts`), loaded with
+ * `Deno.dlopen`:
+ *
+ * - `dnnl_gemm_bf16bf16f32`: a row-major gemm on bfloat16 operands with fp32 accumulation and
+ *   output, the bf16 precision mode (AVX512_BF16 / AMX on the CPU);
+ * - the matmul primitive (oneDNN 2.x C API): one threaded call for a whole batch of small
+ *   products (attention's `[B*heads, T, d]`), fp32 or bf16, transposes as strides, a batch of
+ *   1 broadcast.
+ *
+ * oneDNN threads with its CPU runtime: OpenMP for Debian's build (libgomp), so the thread count
+ * is set with the runtime's `omp_set_num_threads` from the thread that calls oneDNN (the main
+ * JS thread, which makes every call here). A TBB or sequential build keeps its own count.
+ *
+ * Nothing here is required: {@link loadDnnl} returns why it did not load, and the matmul stays
+ * fp32. The choice (`auto`, `off` or a path) comes from `lib/backend/mod.ts` (`AMT_DNNL`).
+ *
+ * @module
+ */
+
+/** Library names tried by `auto`, most wanted first. */
+export const DNNL_CANDIDATES: readonly string[] = Deno.build.os === "darwin"
+  ? ["libdnnl.3.dylib", "libdnnl.2.dylib", "libdnnl.dylib"]
+  : Deno.build.os === "windows"
+  ? ["dnnl.dll"]
+  : ["libdnnl.so.2", "libdnnl.so", "libdnnl.so.3"];
+
+/** What to tell a user who has no oneDNN, per OS. */
+export const DNNL_HINT = Deno.build.os === "linux"
+  ? "apt install libdnnl2, or set AMT_DNNL=/path/to/libdnnl.so.2"
+  : "set AMT_DNNL=/path/to/the oneDNN library";
+
+/** The CPU's bf16 instructions, from `/proc/cpuinfo`. */
+export interface CpuBf16 {
+  /** `avx512_bf16`: bf16 dot products in AVX-512 (Cooper Lake, Zen 4 and later). */
+  avx512bf16: boolean;
+  /** `amx_bf16`: AMX tiles with bf16 (Sapphire Rapids and later). */
+  amxBf16: boolean;
+  /** What was found (`avx512_bf16`, `avx512_bf16 amx_bf16`, `none`) or why it is unknown. */
+  note: string;
+}
+
+let cpu: CpuBf16 | null = null;
+
+/** The CPU's bf16 support (read once per process). */
+export function cpuBf16(): CpuBf16 {
+  if (cpu !== null) return cpu;
+  if (Deno.build.os !== "linux") {
+    return cpu = { avx512bf16: false, amxBf16: false, note: `unknown on ${Deno.build.os}` };
+  }
+  let text: string;
+  try {
+    text = Deno.readTextFileSync("/proc/cpuinfo");
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    return cpu = { avx512bf16: false, amxBf16: false, note: `cannot read /proc/cpuinfo (${why})` };
+  }
+  const line = text.split("\n").find((l) => /^flags\s*:/.test(l)) ?? "";
+  const flags = new Set(line.replace(/^flags\s*:/, "").trim().split(/\s+/));
+  const avx512bf16 = flags.has("avx512_bf16"), amxBf16 = flags.has("amx_bf16");
+  const found = [avx512bf16 ? "avx512_bf16" : "", amxBf16 ? "amx_bf16" : ""].filter((s) => s);
+  return cpu = { avx512bf16, amxBf16, note: found.length ? found.join(" ") : "none" };
+}
+
+const GEMM_PARAMS = [
+  "u8", // transa: 'N' or 'T'
+  "u8", // transb
+  "i64", // M
+  "i64", // N
+  "i64", // K
+  "f32", // alpha
+  "pointer", // A
+  "i64", // lda
+  "pointer", // B
+  "i64", // ldb
+  "f32", // beta
+  "pointer", // C (fp32)
+  "i64", // ldc
+] as const;
+
+const SYMBOLS = {
+  dnnl_version: { parameters: [], result: "pointer" },
+  dnnl_gemm_bf16bf16f32: { parameters: GEMM_PARAMS, result: "i32" },
+  dnnl_sgemm: { parameters: GEMM_PARAMS, result: "i32" },
+  dnnl_get_effective_cpu_isa: { parameters: [], result: "i32", optional: true },
+  dnnl_cpu_isa2str: { parameters: ["i32"], result: "pointer", optional: true },
+  // the matmul primitive, oneDNN 2.x C API (3.x replaced the *_desc_init functions)
+  dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32", optional: true },
+  dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32", optional: true },
+  dnnl_memory_desc_init_by_strides: {
+    parameters: ["buffer", "i32", "buffer", "i32", "buffer"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_matmul_desc_init: {
+    parameters: ["buffer", "buffer", "buffer", "pointer", "buffer"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_primitive_desc_query: {
+    parameters: ["pointer", "i32", "i32", "buffer"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_primitive_desc_destroy: { parameters: ["pointer"], result: "i32", optional: true },
+  dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32", optional: true },
+  dnnl_primitive_destroy: { parameters: ["pointer"], result: "i32", optional: true },
+  dnnl_memory_create: {
+    parameters: ["buffer", "buffer", "pointer", "pointer"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_memory_set_data_handle: {
+    parameters: ["pointer", "pointer"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_memory_destroy: { parameters: ["pointer"], result: "i32", optional: true },
+  dnnl_primitive_execute: {
+    parameters: ["pointer", "pointer", "i32", "buffer"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_stream_wait: { parameters: ["pointer"], result: "i32", optional: true },
+} as const;
+
+type DnnlLib = Deno.DynamicLibrary<typeof SYMBOLS>;
+
+const OMP_SYMBOLS = {
+  omp_set_num_threads: { parameters: ["i32"], result: "void" },
+  omp_get_max_threads: { parameters: [], result: "i32" },
+} as const;
+
+/** `dnnl_version_t.cpu_runtime` values. */
+const RUNTIMES: Record<number, string> = {
+  0: "no CPU runtime",
+  1: "sequential",
+  2: "OpenMP",
+  4: "TBB",
+  8: "threadpool",
+};
+
+/** oneDNN data types and constants used here (oneDNN 2.x `dnnl_types.h`). */
+const DT_BF16 = 2, DT_F32 = 3, ENGINE_CPU = 1, STREAM_IN_ORDER = 1, QUERY_IMPL_INFO_STR = 8;
+const ARG_SRC = 1, ARG_DST = 17, ARG_WEIGHTS = 33;
+/** Upper bounds on sizeof(dnnl_memory_desc_t) / sizeof(dnnl_matmul_desc_t) in oneDNN 2.x. */
+const MD_BYTES = 4096, OP_DESC_BYTES = 16384;
+const N_CHAR = 78, T_CHAR = 84; // 'N', 'T'
+
+/** A batch of products in one oneDNN matmul primitive (created once per shape). */
+export interface BatchedMatmul {
+  /** oneDNN's implementation name, e.g. `brg:avx512_core_bf16`. */
+  impl: string;
+  /** `C[i] = op(A[i]) op(B[i])` for the whole batch; pointers to the first matrices. */
+  run(a: Deno.PointerValue, b: Deno.PointerValue, c: Deno.PointerValue): void;
+}
+
+/** Element type of a product's operands (the output is always fp32). */
+export type OperandType = "f32" | "bf16";
+
+/** A loaded oneDNN. */
+export interface Dnnl {
+  /** The file or name that loaded. */
+  path: string;
+  /** `2.6.3`. */
+  version: string;
+  /** CPU runtime: `OpenMP`, `TBB`, `sequential`, ... */
+  runtime: string;
+  /** Threads oneDNN runs on (OpenMP's max threads), or 0 when the runtime keeps its own. */
+  threads: number;
+  /** The ISA oneDNN dispatches to, e.g. `avx512_core_bf16` (`` when it cannot say). */
+  isa: string;
+  /** Whether the matmul primitive (batched products) is available (oneDNN 2.x API). */
+  batchedApi: boolean;
+  /**
+   * Row-major `C = alpha op(A) op(B) + beta C` on bf16 A, B (u16 bits) and fp32 C.
+   * @throws when oneDNN returns an error status.
+   */
+  gemmBf16(
+    ta: boolean,
+    tb: boolean,
+    m: number,
+    n: number,
+    k: number,
+    a: Deno.PointerValue,
+    lda: number,
+    b: Deno.PointerValue,
+    ldb: number,
+    beta: number,
+    c: Deno.PointerValue,
+    ldc: number,
+  ): void;
+  /**
+   * The matmul primitive for `[bA, M, K] x [bB, K, N] -> [max(bA, bB), M, N]` (a batch of 1
+   * broadcasts; `ta`/`tb`: the operand is stored transposed), or null when this oneDNN cannot
+   * make a fast one (then the caller loops over the batch). Cached per shape.
+   */
+  batched(
+    type: OperandType,
+    bA: number,
+    bB: number,
+    m: number,
+    n: number,
+    k: number,
+    ta: boolean,
+    tb: boolean,
+  ): BatchedMatmul | null;
+}
+
+let loaded: Dnnl | null = null;
+
+/** The loaded oneDNN, or null. */
+export function dnnlLoaded(): Dnnl | null {
+  return loaded;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message.split("\n")[0] : String(e);
+}
+
+function cString(p: Deno.PointerValue): string {
+  return p === null ? "" : new Deno.UnsafePointerView(p).getCString();
+}
+
+/** The OpenMP runtime oneDNN pulled in (the file mapped into this process), else libgomp. */
+function loadedOpenMp(): string[] {
+  const names: string[] = [];
+  try {
+    const maps = Deno.readTextFileSync("/proc/self/maps");
+    for (const m of maps.matchAll(/\s(\/\S*\/lib(?:gomp|iomp5|omp)[^/\s]*\.so[^/\s]*)$/gm)) {
+      if (!names.includes(m[1])) names.push(m[1]);
+    }
+  } catch { /* not Linux, or no read permission: the usual names */ }
+  return [...names, "libgomp.so.1", "libiomp5.so", "libomp.so"];
+}
+
+/** Sets OpenMP's thread count for calls from this thread; returns what OpenMP then reports. */
+function setOpenMpThreads(threads: number): number {
+  for (const name of loadedOpenMp()) {
+    let omp: Deno.DynamicLibrary<typeof OMP_SYMBOLS>;
+    try {
+      omp = Deno.dlopen(name, OMP_SYMBOLS);
+    } catch {
+      continue;
+    }
+    if (threads > 0) omp.symbols.omp_set_num_threads(threads);
+    return omp.symbols.omp_get_max_threads();
+  }
+  return 0;
+}
+
+/**
+ * Loads oneDNN. `choice`: `auto`, `off`, or a path. `threads`: what the backend runs on (0 =
+ * oneDNN's default). Returns the library or, when none loads, the reason (for the report).
+ */
+export function loadDnnl(choice: string, threads: number): Dnnl | string {
+  if (loaded !== null) return loaded;
+  if (choice === "off") return "oneDNN off (AMT_DNNL=off)";
+  if (typeof Deno.dlopen !== "function") return "oneDNN needs Deno.dlopen";
+  const names = choice === "auto" ? DNNL_CANDIDATES : [choice];
+  const errors: string[] = [];
+  for (const name of names) {
+    let lib: DnnlLib;
+    try {
+      lib = Deno.dlopen(name, SYMBOLS);
+    } catch (e) {
+      const msg = errorText(e);
+      if (/permission|Requires ffi/i.test(msg)) {
+        return "oneDNN needs --allow-ffi (the deno tasks pass -A)";
+      }
+      errors.push(`${name}: ${msg}`);
+      continue;
+    }
+    loaded = makeDnnl(name, lib, threads);
+    return loaded;
+  }
+  if (choice !== "auto") return `oneDNN "${choice}" did not load (${errors.join("; ")})`;
+  return `no oneDNN found (${DNNL_HINT})`;
+}
+
+function makeDnnl(path: string, lib: DnnlLib, threads: number): Dnnl {
+  const s = lib.symbols;
+  const vp = s.dnnl_version();
+  let version = "?", runtime = "?";
+  if (vp !== null) {
+    const v = new Deno.UnsafePointerView(vp);
+    version = `${v.getInt32(0)}.${v.getInt32(4)}.${v.getInt32(8)}`;
+    const rt = v.getUint32(24);
+    runtime = RUNTIMES[rt] ?? `runtime ${rt}`;
+  }
+  const ompThreads = runtime === "OpenMP" ? setOpenMpThreads(threads) : 0;
+  let isa = "";
+  if (s.dnnl_get_effective_cpu_isa && s.dnnl_cpu_isa2str) {
+    isa = cString(s.dnnl_cpu_isa2str(s.dnnl_get_effective_cpu_isa())).replace(/^cpu_isa_/, "");
+  }
+  const batchedApi = [
+    s.dnnl_engine_create,
+    s.dnnl_stream_create,
+    s.dnnl_memory_desc_init_by_strides,
+    s.dnnl_matmul_desc_init,
+    s.dnnl_primitive_desc_create,
+    s.dnnl_primitive_create,
+    s.dnnl_memory_create,
+    s.dnnl_memory_set_data_handle,
+    s.dnnl_primitive_execute,
+    s.dnnl_stream_wait,
+  ].every((f) => f !== null && f !== undefined);
+  const prims = new Primitives(lib);
+  return {
+    path,
+    version,
+    runtime,
+    threads: ompThreads,
+    isa,
+    batchedApi,
+    gemmBf16(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc) {
+      const st = s.dnnl_gemm_bf16bf16f32(
+        ta ? T_CHAR : N_CHAR,
+        tb ? T_CHAR : N_CHAR,
+        BigInt(m),
+        BigInt(n),
+        BigInt(k),
+        1,
+        a,
+        BigInt(lda),
+        b,
+        BigInt(ldb),
+        beta,
+        c,
+        BigInt(ldc),
+      );
+      if (st !== 0) {
+        throw new Error(
+          `oneDNN dnnl_gemm_bf16bf16f32 (${ta ? "T" : "N"}${tb ? "T" : "N"} ${m}x${n}x${k}) ` +
+            `failed with status ${st}`,
+        );
+      }
+    },
+    batched: (type, bA, bB, m, n, k, ta, tb) =>
+      batchedApi ? prims.get(type, bA, bB, m, n, k, ta, tb) : null,
+  };
+}
+
+/** Reads a pointer written by oneDNN into an 8-byte out-parameter. */
+function outPointer(buf: BigUint64Array): Deno.PointerValue {
+  return Deno.UnsafePointer.create(buf[0]);
+}
+
+/** The matmul primitives made so far, by shape (at most {@link Primitives.CAP}, LRU). */
+class Primitives {
+  static readonly CAP = 256;
+  #s: DnnlLib["symbols"];
+  #engine: Deno.PointerValue = null;
+  #stream: Deno.PointerValue = null;
+  #byKey = new Map<string, (BatchedMatmul & { destroy(): void }) | null>();
+
+  constructor(lib: DnnlLib) {
+    this.#s = lib.symbols;
+  }
+
+  #check(status: number, what: string): void {
+    if (status !== 0) throw new Error(`oneDNN ${what} failed with status ${status}`);
+  }
+
+  #start(): void {
+    if (this.#engine !== null) return;
+    const out = new BigUint64Array(1);
+    this.#check(this.#s.dnnl_engine_create!(out, ENGINE_CPU, 0n), "dnnl_engine_create");
+    this.#engine = outPointer(out);
+    this.#check(
+      this.#s.dnnl_stream_create!(out, this.#engine, STREAM_IN_ORDER),
+      "dnnl_stream_create",
+    );
+    this.#stream = outPointer(out);
+  }
+
+  #md(dims: number[], strides: number[], dt: number): Uint8Array<ArrayBuffer> {
+    const md = new Uint8Array(MD_BYTES);
+    const d = new BigInt64Array(12), st = new BigInt64Array(12);
+    dims.forEach((v, i) => d[i] = BigInt(v));
+    strides.forEach((v, i) => st[i] = BigInt(v));
+    this.#check(
+      this.#s.dnnl_memory_desc_init_by_strides!(md, dims.length, d, dt, st),
+      "dnnl_memory_desc_init_by_strides",
+    );
+    return md;
+  }
+
+  get(
+    type: OperandType,
+    bA: number,
+    bB: number,
+    m: number,
+    n: number,
+    k: number,
+    ta: boolean,
+    tb: boolean,
+  ): BatchedMatmul | null {
+    const key = `${type}:${bA}:${bB}:${m}:${n}:${k}:${ta ? "T" : "N"}${tb ? "T" : "N"}`;
+    const hit = this.#byKey.get(key);
+    if (hit !== undefined) {
+      this.#byKey.delete(key);
+      this.#byKey.set(key, hit); // most recently used last
+      return hit;
+    }
+    let made: (BatchedMatmul & { destroy(): void }) | null = null;
+    try {
+      made = this.#make(type, bA, bB, m, n, k, ta, tb);
+    } catch {
+      made = null; // this shape loops over the batch instead
+    }
+    this.#byKey.set(key, made);
+    if (this.#byKey.size > Primitives.CAP) {
+      const [oldKey, old] = this.#byKey.entries().next().value!;
+      this.#byKey.delete(oldKey);
+      old?.destroy();
+    }
+    return made;
+  }
+
+  #make(
+    type: OperandType,
+    bA: number,
+    bB: number,
+    m: number,
+    n: number,
+    k: number,
+    ta: boolean,
+    tb: boolean,
+  ): (BatchedMatmul & { destroy(): void }) | null {
+    this.#start();
+    const s = this.#s;
+    const dt = type === "bf16" ? DT_BF16 : DT_F32;
+    const batch = Math.max(bA, bB);
+    // logical [batch, rows, cols] with strides in elements: a transposed operand is stored
+    // [batch, cols, rows]
+    const src = this.#md([bA, m, k], ta ? [m * k, 1, m] : [m * k, k, 1], dt);
+    const wei = this.#md([bB, k, n], tb ? [k * n, 1, k] : [k * n, n, 1], dt);
+    const dst = this.#md([batch, m, n], [m * n, n, 1], DT_F32);
+    const op = new Uint8Array(OP_DESC_BYTES);
+    this.#check(s.dnnl_matmul_desc_init!(op, src, wei, null, dst), "dnnl_matmul_desc_init");
+    const out = new BigUint64Array(1);
+    this.#check(
+      s.dnnl_primitive_desc_create!(out, op, null, this.#engine, null),
+      "dnnl_primitive_desc_create",
+    );
+    const pd = outPointer(out);
+    let impl = "";
+    let prim: Deno.PointerValue = null;
+    try {
+      if (s.dnnl_primitive_desc_query) {
+        const str = new BigUint64Array(1);
+        if (s.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, str) === 0) {
+          impl = cString(outPointer(str));
+        }
+      }
+      // the reference implementation is a scalar loop: the caller's gemm loop beats it
+      if (/^ref/.test(impl)) return null;
+      this.#check(s.dnnl_primitive_create!(out, pd), "dnnl_primitive_create");
+      prim = outPointer(out);
+    } finally {
+      s.dnnl_primitive_desc_destroy?.(pd);
+    }
+    const mems: Deno.PointerValue[] = [];
+    for (const md of [src, wei, dst]) {
+      this.#check(s.dnnl_memory_create!(out, md, this.#engine, null), "dnnl_memory_create");
+      mems.push(outPointer(out));
+    }
+    // dnnl_exec_arg_t { int arg; dnnl_memory_t memory; }: 16 bytes each
+    const args = new Uint8Array(16 * 3);
+    const view = new DataView(args.buffer);
+    [ARG_SRC, ARG_WEIGHTS, ARG_DST].forEach((arg, i) => {
+      view.setInt32(16 * i, arg, true);
+      view.setBigUint64(16 * i + 8, BigInt(Deno.UnsafePointer.value(mems[i])), true);
+    });
+    const stream = this.#stream;
+    const [ma, mb, mc] = mems;
+    return {
+      impl,
+      run: (a, b, c) => {
+        s.dnnl_memory_set_data_handle!(ma, a);
+        s.dnnl_memory_set_data_handle!(mb, b);
+        s.dnnl_memory_set_data_handle!(mc, c);
+        const st = s.dnnl_primitive_execute!(prim, stream, 3, args);
+        if (st !== 0) {
+          throw new Error(`oneDNN matmul (${impl}, ${batch} x ${m}x${n}x${k}) status ${st}`);
+        }
+        s.dnnl_stream_wait!(stream);
+      },
+      destroy: () => {
+        for (const mm of mems) s.dnnl_memory_destroy?.(mm);
+        s.dnnl_primitive_destroy?.(prim);
+      },
+    };
+  }
+}

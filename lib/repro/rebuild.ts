@@ -1,0 +1,121 @@
+/**
+ * Rebuild a budget's `results.json`, `tables.md`, `tables.csv` and figures
+ * from its record files plus whatever finished run folders exist: what
+ * `deno task repro --tables-only` does, and what every finished (run, seed)
+ * of a repro invocation triggers.
+ *
+ * @module
+ */
+import { writeFileAtomic } from "../util/fs.ts";
+import { budgetOf, type ReproBudget, reproRuns } from "./plan.ts";
+import {
+  mergeRecords,
+  readRecords,
+  type ReproRecord,
+  scanRunFolders,
+  writeRecord,
+} from "./records.ts";
+import { writeReproFigures, writeTables } from "./tables.ts";
+
+/** Options of {@link rebuildResults}. */
+export interface RebuildOptions {
+  budget: ReproBudget;
+  /** Output root: `records/` is read (and completed), the rest written here. */
+  resultsDir: string;
+  /** A repro run folder whose `runs/<id>-s<seed>/` count too (optional). */
+  runDir?: string;
+  /** Dataset for the title when there are no records. */
+  dataName?: string;
+  /** Write the PNG figures (default true). */
+  figures?: boolean;
+  log?: (s: string) => void;
+  /** Also log the run folders left out as unfinished (default true). */
+  logUnfinished?: boolean;
+}
+
+/** `results.json`. */
+export interface ResultsFile {
+  budget: string;
+  /** Sorted by id, then seed. */
+  runs: ReproRecord[];
+}
+
+/** What {@link rebuildResults} found. */
+export interface RebuildSummary {
+  results: ResultsFile;
+  /** Record files read. */
+  fromRecords: number;
+  /** Records written from run folders (new, or replacing a disagreeing record). */
+  fromFolders: number;
+  disagreements: number;
+}
+
+/**
+ * Merge `<resultsDir>/records/*.json` with the finished run folders under `runDir` (a run
+ * folder without a record, or disagreeing with it, writes its record), then write
+ * `results.json`, `tables.md`, `tables.csv` and figures into `resultsDir`.
+ */
+export async function rebuildResults(o: RebuildOptions): Promise<RebuildSummary> {
+  const log = o.log ?? (() => {});
+  const files = await readRecords(`${o.resultsDir}/records`, o.budget.name, log);
+  const folders = o.runDir
+    ? await scanRunFolders(
+      o.runDir,
+      reproRuns(o.budget),
+      o.budget,
+      o.logUnfinished === false ? () => {} : log,
+    )
+    : [];
+  const merged = mergeRecords(files, folders.map((f) => f.record), log);
+  for (const r of merged.fromFolders) await writeRecord(o.resultsDir, r);
+  const results: ResultsFile = { budget: o.budget.name, runs: merged.runs };
+  await writeFileAtomic(`${o.resultsDir}/results.json`, JSON.stringify(results, null, 2) + "\n");
+  await writeTables(o.resultsDir, {
+    budget: o.budget,
+    records: merged.runs,
+    dataName: o.dataName,
+  });
+  if (o.figures !== false) {
+    const dirs = new Map(folders.map((f) => [`${f.record.id}-s${f.record.seed}`, f.runDir]));
+    await writeReproFigures(o.resultsDir, merged.runs, dirs);
+  }
+  return {
+    results,
+    fromRecords: files.length,
+    fromFolders: merged.fromFolders.length,
+    disagreements: merged.disagreements.length,
+  };
+}
+
+/** Options of {@link rebuildTables}. */
+export interface RebuildTablesOptions {
+  budget: string;
+  /** Records and tables root (default `results/<budget>`). */
+  results?: string;
+  /** Run folder root whose finished runs count too (skipped when missing). */
+  dir?: string;
+  dataName?: string;
+  figures?: boolean;
+  quiet?: boolean;
+}
+
+/** `--tables-only`: rebuild results.json, tables and figures; trains nothing. */
+export async function rebuildTables(o: RebuildTablesOptions): Promise<RebuildSummary> {
+  const budget = budgetOf(o.budget);
+  const log = o.quiet ? () => {} : (s: string) => console.log(s);
+  const resultsDir = o.results ?? `results/${budget.name}`;
+  const r = await rebuildResults({
+    budget,
+    resultsDir,
+    runDir: o.dir,
+    dataName: o.dataName,
+    figures: o.figures,
+    log,
+  });
+  log(
+    `${resultsDir}: ${r.results.runs.length} record(s) (${r.fromRecords} record file(s), ` +
+      `${r.fromFolders} written from run folders, ${r.disagreements} disagreement(s)) → ` +
+      `${resultsDir}/results.json, ${resultsDir}/tables.md`,
+  );
+  return r;
+}

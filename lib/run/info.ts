@@ -1,0 +1,108 @@
+/**
+ * `run.json` and `summary.json` as types: what a pre-training run records
+ * about its data, model and machine when it starts, and what it measured
+ * when it finished. Both are written atomically (lib/util/fs.ts) as pretty
+ * JSON with a final newline.
+ *
+ * @module
+ */
+import { writeFileAtomic } from "../util/fs.ts";
+import type { VitShape } from "../vit/presets.ts";
+import { pathExists, runPaths } from "./folder.ts";
+
+/**
+ * `run.json`: written when a run starts (again on each resume). Fields
+ * marked optional are absent from folders written before they were recorded.
+ */
+export interface RunInfo {
+  /** tfjs backend that trained (`wasm`, `cpu`, ...). */
+  backend: string;
+  threads: number;
+  simd?: boolean;
+  /** What the backend said about itself ("" when nothing). */
+  backendNote?: string;
+  /** The native BLAS behind wasm's matmul, or why there is none; null off wasm. */
+  matmul?: string | null;
+  /** Dataset name and the images one epoch draws from. */
+  dataset: string;
+  images: number;
+  channels: number;
+  /** Per-channel normalisation the images were trained with. */
+  mean: readonly number[];
+  std: readonly number[];
+  /** Model input side in pixels. */
+  imageSize: number;
+  shape?: VitShape;
+  /** Trainable scalars of the model. */
+  parameters?: number;
+  stepsPerEpoch: number;
+  totalSteps: number;
+  deno?: string;
+  tfjs?: string;
+  /** Commit of the checkout (`-dirty` with changes), null outside git. */
+  gitCommit?: string | null;
+  /** The command line that started this invocation. */
+  command?: string;
+}
+
+/** `summary.json`: written once, when the last step is done. */
+export interface RunSummary {
+  /** Optimiser steps. */
+  steps: number;
+  /** Epoch records in `metrics.jsonl`. */
+  epochs: number;
+  /** First and last step loss of the whole run (across resumes). */
+  firstLoss: number;
+  finalLoss: number;
+  /** Sum of the epochs' wall time, saliency passes included. */
+  pretrainSeconds: number;
+  /** Sum of the epochs' saliency-pass time (AMT). */
+  saliencySeconds: number;
+  /** `saliencySeconds / pretrainSeconds` (0 when no time was recorded). */
+  saliencyShare: number;
+  /** Equals `pretrainSeconds`. */
+  seconds: number;
+}
+
+function prettyJson(value: unknown): string {
+  return JSON.stringify(value, null, 2) + "\n";
+}
+
+/** Write `<dir>/run.json` atomically. */
+export async function writeRunInfo(dir: string, info: RunInfo): Promise<void> {
+  await writeFileAtomic(runPaths(dir).run, prettyJson(info));
+}
+
+/** Read `<dir>/run.json`; the error names the file and asks whether `dir` is a run folder. */
+export async function readRunInfo(dir: string): Promise<RunInfo> {
+  const path = runPaths(dir).run;
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new Error(
+      `${path}: cannot read it (${(e as Error).message}); is ${dir} a pre-training run folder?`,
+    );
+  }
+}
+
+/** Write `<dir>/summary.json` atomically (the run is finished from then on). */
+export async function writeRunSummary(dir: string, summary: RunSummary): Promise<void> {
+  await writeFileAtomic(runPaths(dir).summary, prettyJson(summary));
+}
+
+/** Read `<dir>/summary.json`, or null when the run has not finished (no file). */
+export async function readRunSummary(dir: string): Promise<RunSummary | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(runPaths(dir).summary);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+  return JSON.parse(text);
+}
+
+/** Whether the run in `dir` finished (`summary.json` exists). */
+export function isFinished(dir: string): Promise<boolean> {
+  return pathExists(runPaths(dir).summary);
+}
