@@ -1,12 +1,16 @@
 /**
  * `deno task bench --preset=vit-tiny-32|fashion-mnist [--out=FILE.json] [--steps=8]
- *  [--repeats=3] [--backend=auto|wasm|cpu|webgpu|tensorflow] [--threads=N] [--only=name,...]`
+ *  [--repeats=3] [--backend=auto|wasm|cpu|webgpu|tensorflow] [--threads=N] [--only=name,...]
+ *  [--precision=fp32|bf16|auto]`
  *
  * Times full training steps (forward + backward + AdamW update) of the fixed
  * benchmark models, the saliency pass and the data pipeline: 2 warm-up steps, then
  * `--repeats` blocks of `--steps` (>= 8) steps; the minimum of the blocks' medians is reported
  * (as bench/pytorch_bench.py does). Prints a table and writes JSON:
- * `{backend, threads, results: [{name, ms_per_step, images_per_s}], memory}`.
+ * `{backend, threads, precision, precision_reason, results: [{name, ms_per_step, images_per_s}],
+ * memory}`. `--precision` (default fp32): the matmul precision (`bf16` needs the wasm backend's
+ * native matmul with oneDNN on a CPU with AVX512_BF16/AMX, else it fails with what is missing;
+ * `auto` takes bf16 where it runs, else fp32); the same cases run either way.
  */
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
@@ -23,8 +27,11 @@ import {
   type MaskPlan,
   openDataset,
   patchify,
+  type PrecisionChoice,
   randomMaskPlan,
+  resolvePrecision,
   sampleMaskPlans,
+  setMatmulPrecision,
   SimMim,
   unitRandomMaskPlan,
 } from "../mod.ts";
@@ -156,6 +163,8 @@ export async function runBench(opts: {
   only?: string[];
   /** Timed blocks per case (default 3). */
   repeats?: number;
+  /** Matmul precision: `fp32` (default), `bf16` or `auto`. */
+  precision?: string;
 }): Promise<Record<string, unknown>> {
   const preset = PRESETS[opts.preset];
   if (!preset) {
@@ -168,7 +177,34 @@ export async function runBench(opts: {
   if (!(Number.isInteger(repeats) && repeats >= 1)) {
     throw new RangeError(`--repeats=${opts.repeats}: a whole number >= 1`);
   }
+  const choice = opts.precision ?? "fp32";
+  if (!["fp32", "bf16", "auto"].includes(choice)) {
+    throw new RangeError(`--precision=${choice}: one of fp32, bf16, auto`);
+  }
   const info = await initBackend({ backend: opts.backend as "auto", threads: opts.threads });
+  let resolved: ReturnType<typeof resolvePrecision>;
+  try {
+    resolved = resolvePrecision(choice as PrecisionChoice);
+  } catch (e) {
+    throw new RangeError(`--precision=${choice}: ${(e as Error).message}`);
+  }
+  const { precision, reason } = resolved;
+  setMatmulPrecision(precision);
+  console.log(`precision: ${precision} (${reason})`);
+  try {
+    return await runCases(opts, preset, info, precision, reason);
+  } finally {
+    setMatmulPrecision("fp32");
+  }
+}
+
+async function runCases(
+  opts: { steps: number; preset: string; only?: string[] },
+  preset: BenchPreset,
+  info: Awaited<ReturnType<typeof initBackend>>,
+  precision: string,
+  reason: string,
+): Promise<Record<string, unknown>> {
   const s = preset.shape;
   const B = preset.batch;
   const L = (s.imageSize / s.patchSize) ** 2;
@@ -269,6 +305,8 @@ export async function runBench(opts: {
     simd: info.simd,
     matmul: info.matmul ?? "",
     native_matmul: info.nativeMatmul ?? false,
+    precision,
+    precision_reason: reason,
     preset: opts.preset,
     batch: B,
     date: new Date().toISOString(),
@@ -290,6 +328,7 @@ if (import.meta.main) {
       threads: { type: "string", default: "0" },
       only: { type: "string" },
       repeats: { type: "string", default: "3" },
+      precision: { type: "string", default: "fp32" },
     },
     strict: true,
   });
@@ -301,10 +340,12 @@ if (import.meta.main) {
       threads: Number(values.threads),
       only: values.only?.split(","),
       repeats: Number(values.repeats),
+      precision: values.precision,
     });
     const rows = report.results as BenchResult[];
     console.log(
-      `\nbackend ${report.backend}, ${report.threads} thread(s), preset ${values.preset}`,
+      `\nbackend ${report.backend}, ${report.threads} thread(s), ${report.precision}, preset ` +
+        values.preset,
     );
     console.log("| case | ms/step | images/s |\n|---|---|---|");
     for (const r of rows) {

@@ -16,11 +16,18 @@ table itself is made once per case (data loading is not timed).
 
     .venv/bin/python bench/pytorch_bench.py [--preset vit-tiny-32|fashion-mnist]
         [--threads 2] [--steps 10] [--repeats 3] [--attn sdpa|explicit]
-        [--only name,...] [--out FILE.json] [--config]
+        [--only name,...] [--out FILE.json] [--config] [--autocast off|bf16]
+
+--autocast bf16 runs each step's forward and loss under
+torch.autocast("cpu", dtype=torch.bfloat16) (PyTorch's CPU mixed precision: matmuls in
+bf16, reductions and norms in fp32); backward and the optimizer step run outside the
+context, as PyTorch recommends (backward ops use the dtypes the forward picked). Compare
+with `deno task bench --precision=bf16`. The JSON report records "autocast".
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -304,7 +311,15 @@ def time_steps(fn, steps: int) -> tuple[float, float]:
     return statistics.median(wall), statistics.median(cpu)
 
 
-def train_case(name: str, preset: dict, mode: str, steps: int, rep: int) -> tuple[float, float]:
+def autocast_ctx(autocast: str):
+    """The mixed-precision context for a step's forward: bf16 autocast on the CPU, or none."""
+    if autocast == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_case(name: str, preset: dict, mode: str, steps: int, rep: int,
+               autocast: str = "off") -> tuple[float, float]:
     grid = preset["image"] // preset["patch"]
     L, P = grid * grid, preset["patch"] ** 2 * preset["channels"]
     unit = 2 if preset["image"] % (2 * preset["patch"]) == 0 else 1
@@ -317,7 +332,8 @@ def train_case(name: str, preset: dict, mode: str, steps: int, rep: int) -> tupl
 
     def step():
         visible, masked = draw()
-        loss = model.loss(patches, visible, masked)
+        with autocast_ctx(autocast):
+            loss = model.loss(patches, visible, masked)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -326,7 +342,8 @@ def train_case(name: str, preset: dict, mode: str, steps: int, rep: int) -> tupl
     return time_steps(step, steps)
 
 
-def saliency_case(preset: dict, mode: str, steps: int, rep: int) -> tuple[float, float]:
+def saliency_case(preset: dict, mode: str, steps: int, rep: int,
+                  autocast: str = "off") -> tuple[float, float]:
     """No-grad encoder pass on all tokens of 256 images -> [256, L] saliency maps.
     Timed: patchify of an image tensor, encoder, CLS-row min-max/mean reduction."""
     s, p, c = preset["image"], preset["patch"], preset["channels"]
@@ -337,7 +354,7 @@ def saliency_case(preset: dict, mode: str, steps: int, rep: int) -> tuple[float,
     images = torch.rand(SALIENCY_BATCH, c, s, s, generator=gen)
 
     def step():
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast_ctx(autocast):
             n = images.shape[0]
             patches = images.reshape(n, c, grid, p, grid, p).permute(0, 2, 4, 3, 5, 1).reshape(n, grid * grid, -1)
             _, attn = model.encoder.run(model.encoder.embed(patches, None), last_attn=True)
@@ -372,6 +389,8 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated case names")
     ap.add_argument("--out", help="write the JSON report here")
     ap.add_argument("--config", action="store_true", help="print torch.__config__.show() first")
+    ap.add_argument("--autocast", default="off", choices=["off", "bf16"],
+                    help='bf16: forward + loss under torch.autocast("cpu", dtype=torch.bfloat16)')
     args = ap.parse_args()
     if args.steps < 8:
         ap.error(f"--steps={args.steps}: at least 8 are timed")
@@ -395,7 +414,7 @@ def main() -> int:
         print(torch.__config__.show())
     env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "OMP_", "MKL_"))}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), attention {args.attn}, "
-          f"preset {args.preset}, batch {BATCH}")
+          f"autocast {args.autocast}, preset {args.preset}, batch {BATCH}")
     print(f"cpu: {cpu_model()} ({os.cpu_count()} logical); env: {env or '-'}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -404,9 +423,9 @@ def main() -> int:
     for rep in range(args.repeats):  # round-robin so background load hits every case alike
         for n in names:
             if n == "saliency-b256":
-                wall, cpu = saliency_case(preset, args.attn, args.steps, rep)
+                wall, cpu = saliency_case(preset, args.attn, args.steps, rep, args.autocast)
             else:
-                wall, cpu = train_case(n, preset, args.attn, args.steps, rep)
+                wall, cpu = train_case(n, preset, args.attn, args.steps, rep, args.autocast)
             medians[n].append(wall)
             cpu_ms[n].append(cpu)
 
@@ -425,7 +444,7 @@ def main() -> int:
 
     if args.out:
         report = {"backend": "pytorch-cpu", "torch": torch.__version__, "threads": torch.get_num_threads(),
-                  "results": results}
+                  "autocast": None if args.autocast == "off" else args.autocast, "results": results}
         tmp = args.out + ".tmp"
         with open(tmp, "w") as f:
             json.dump(report, f, indent=2)

@@ -256,7 +256,9 @@ function bf16Unavailable(missing: string): Error {
  *
  * @throws on an unknown choice, or `bf16` where bf16 cannot run.
  */
-export function resolvePrecision(choice: PrecisionChoice): { precision: Precision; reason: string } {
+export function resolvePrecision(
+  choice: PrecisionChoice,
+): { precision: Precision; reason: string } {
   checkPrecision(choice);
   if (choice === "fp32") return { precision: "fp32", reason: "fp32 as asked" };
   const missing = bf16Missing();

@@ -12,6 +12,13 @@
  * is set with the runtime's `omp_set_num_threads` from the thread that calls oneDNN (the main
  * JS thread, which makes every call here). A TBB or sequential build keeps its own count.
  *
+ * OpenMP's wait policy: by default libgomp's threads spin after each parallel region. Here they
+ * share the cores with XNNPACK's pool, OpenBLAS's threads and the main thread, which then wait
+ * for spinning threads (a ViT step took 2-4x longer, worst on a busy machine). So unless the
+ * user set `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT`, oneDNN is loaded with
+ * `OMP_WAIT_POLICY=PASSIVE` (read by the OpenMP runtime when it loads; the variable is put back
+ * right after, so child processes do not inherit it).
+ *
  * Nothing here is required: {@link loadDnnl} returns why it did not load, and the matmul stays
  * fp32. The choice (`auto`, `off` or a path) comes from `lib/backend/mod.ts` (`AMT_DNNL`).
  *
@@ -173,6 +180,8 @@ export interface Dnnl {
   runtime: string;
   /** Threads oneDNN runs on (OpenMP's max threads), or 0 when the runtime keeps its own. */
   threads: number;
+  /** OpenMP's wait policy: `passive`, `from the environment (...)`, or why it is not set. */
+  waitPolicy: string;
   /** The ISA oneDNN dispatches to, e.g. `avx512_core_bf16` (`` when it cannot say). */
   isa: string;
   /** Whether the matmul primitive (batched products) is available (oneDNN 2.x API). */
@@ -227,16 +236,21 @@ function cString(p: Deno.PointerValue): string {
   return p === null ? "" : new Deno.UnsafePointerView(p).getCString();
 }
 
-/** The OpenMP runtime oneDNN pulled in (the file mapped into this process), else libgomp. */
-function loadedOpenMp(): string[] {
+/** OpenMP runtimes mapped into this process (from `/proc/self/maps`; empty elsewhere). */
+function mappedOpenMp(): string[] {
   const names: string[] = [];
   try {
     const maps = Deno.readTextFileSync("/proc/self/maps");
     for (const m of maps.matchAll(/\s(\/\S*\/lib(?:gomp|iomp5|omp)[^/\s]*\.so[^/\s]*)$/gm)) {
       if (!names.includes(m[1])) names.push(m[1]);
     }
-  } catch { /* not Linux, or no read permission: the usual names */ }
-  return [...names, "libgomp.so.1", "libiomp5.so", "libomp.so"];
+  } catch { /* not Linux, or no read permission */ }
+  return names;
+}
+
+/** The OpenMP runtime oneDNN pulled in (the file mapped into this process), else the usual. */
+function loadedOpenMp(): string[] {
+  return [...mappedOpenMp(), "libgomp.so.1", "libiomp5.so", "libomp.so"];
 }
 
 /** Sets OpenMP's thread count for calls from this thread; returns what OpenMP then reports. */
@@ -266,9 +280,11 @@ export function loadDnnl(choice: string, threads: number): Dnnl | string {
   const errors: string[] = [];
   for (const name of names) {
     let lib: DnnlLib;
+    const policy = passiveOpenMp();
     try {
       lib = Deno.dlopen(name, SYMBOLS);
     } catch (e) {
+      policy.restore();
       const msg = errorText(e);
       if (/permission|Requires ffi/i.test(msg)) {
         return "oneDNN needs --allow-ffi (the deno tasks pass -A)";
@@ -276,14 +292,46 @@ export function loadDnnl(choice: string, threads: number): Dnnl | string {
       errors.push(`${name}: ${msg}`);
       continue;
     }
-    loaded = makeDnnl(name, lib, threads);
+    policy.restore();
+    loaded = makeDnnl(name, lib, threads, policy.note);
     return loaded;
   }
   if (choice !== "auto") return `oneDNN "${choice}" did not load (${errors.join("; ")})`;
   return `no oneDNN found (${DNNL_HINT})`;
 }
 
-function makeDnnl(path: string, lib: DnnlLib, threads: number): Dnnl {
+function envGet(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sets `OMP_WAIT_POLICY=PASSIVE` for the runtime about to load, unless the user chose one. */
+function passiveOpenMp(): { note: string; restore(): void } {
+  const none = (note: string) => ({ note, restore() {} });
+  const user = ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT"].filter((v) => envGet(v) !== undefined);
+  if (user.length > 0) {
+    return none(`from the environment (${user.map((v) => `${v}=${envGet(v)}`).join(" ")})`);
+  }
+  if (mappedOpenMp().length > 0) return none("active (OpenMP was loaded before oneDNN)");
+  try {
+    Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
+  } catch {
+    return none("OpenMP's default (no --allow-env to set OMP_WAIT_POLICY)");
+  }
+  return {
+    note: "passive",
+    restore() {
+      try {
+        Deno.env.delete("OMP_WAIT_POLICY");
+      } catch { /* set above, so env access is allowed */ }
+    },
+  };
+}
+
+function makeDnnl(path: string, lib: DnnlLib, threads: number, waitPolicy: string): Dnnl {
   const s = lib.symbols;
   const vp = s.dnnl_version();
   let version = "?", runtime = "?";
@@ -316,6 +364,7 @@ function makeDnnl(path: string, lib: DnnlLib, threads: number): Dnnl {
     version,
     runtime,
     threads: ompThreads,
+    waitPolicy: runtime === "OpenMP" ? waitPolicy : `${runtime}'s own`,
     isa,
     batchedApi,
     gemmBf16(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc) {

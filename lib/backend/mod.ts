@@ -20,6 +20,13 @@
  * - `auto`: tfjs-node-gpu, then tfjs-node (only when installed under `node_modules/`; never
  *   fetched), then wasm, then cpu.
  *
+ * Matmul precision: with the wasm backend's native matmul and oneDNN (`_dnnl.ts`; `AMT_DNNL`
+ * or `BackendOptions.dnnl`: `auto`, `off` or a path) on a CPU with AVX512_BF16 or AMX,
+ * `setMatmulPrecision("bf16")` runs every matmul in bf16 with fp32 accumulation (PyTorch's CPU
+ * autocast); `resolvePrecision("auto")` picks it where it runs and says why not elsewhere. The
+ * one-line report names the bf16 machinery (`oneDNN 2.6.3 bf16 (avx512_bf16, OpenMP)`) or
+ * why there is none (`no bf16: ...`).
+ *
  * Model layers reach the fast kernels (fused cpu/wasm kernels, the native BLAS matmul) only
  * through {@link ops} (`ops.ts`), never through the private files here.
  *
@@ -76,8 +83,8 @@ export { fastTransposedMatMul } from "./ops.ts";
  */
 export {
   bf16Missing,
-  type MatmulStats,
   matmulPrecision,
+  type MatmulStats,
   matmulStats,
   type Precision,
   PRECISION_CHOICES,
@@ -166,7 +173,14 @@ export interface BackendSummary extends BackendInfo {
   /** The native BLAS, when one loaded. */
   blas?: { path: string; label: string; active: boolean };
   /** oneDNN, when it loaded. */
-  dnnl?: { path: string; version: string; runtime: string; threads: number; isa: string };
+  dnnl?: {
+    path: string;
+    version: string;
+    runtime: string;
+    threads: number;
+    waitPolicy: string;
+    isa: string;
+  };
   /** The CPU's bf16 instructions (`avx512_bf16`, `amx_bf16`, `none`, or why unknown). */
   cpuBf16: string;
   /** The precision matmuls run in now. */
@@ -199,9 +213,7 @@ export function formatBackend(info: BackendInfo): string {
     let matmul = info.matmul ?? "";
     if (info.nativeMatmul && info.bf16) {
       const m = /, \d+ threads?$/.exec(matmul);
-      matmul = m
-        ? `${matmul.slice(0, m.index)}; ${info.bf16}${m[0]}`
-        : `${matmul}; ${info.bf16}`;
+      matmul = m ? `${matmul.slice(0, m.index)}; ${info.bf16}${m[0]}` : `${matmul}; ${info.bf16}`;
     }
     const mm = matmul ? (info.nativeMatmul ? `; matmul: ${matmul}` : `; ${matmul}`) : "";
     return `backend: wasm (${info.note ? `${head}: ${info.note}` : head}${mm})`;
@@ -414,8 +426,8 @@ export function backendSummary(): BackendSummary {
   if (blas !== null) summary.blas = { path: blas.path, label: blas.label, active: blasActive() };
   const d = dnnlActive();
   if (d !== null) {
-    const { path, version, runtime, threads, isa } = d;
-    summary.dnnl = { path, version, runtime, threads, isa };
+    const { path, version, runtime, threads, waitPolicy, isa } = d;
+    summary.dnnl = { path, version, runtime, threads, waitPolicy, isa };
   }
   if (w !== null) {
     const stats = wasmThreadStats();

@@ -3,7 +3,10 @@
  * backend's fast kernels. Each op picks, per call, what the active backend runs fastest:
  *
  * - a native BLAS behind wasm's matMul (`_blas.ts`): dense layers as one `sgemm` with the bias,
- *   transposed products for free;
+ *   transposed products for free; batched products as one threaded oneDNN call; in bf16
+ *   precision (`setMatmulPrecision("bf16")`) every product here, forward and backward, runs
+ *   oneDNN's bf16 gemm (fp32 accumulation and output, the bias added in fp32) while LayerNorm,
+ *   GELU, softmax and the loss stay fp32;
  * - the fused cpu/wasm kernels (`fused.ts`): LayerNorm, GELU, the qkv heads split and the bias
  *   gradient, each one kernel forward and one backward;
  * - otherwise plain tfjs ops, arranged so that wasm without a BLAS stays on XNNPACK's plain 2-D
