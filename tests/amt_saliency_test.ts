@@ -66,11 +66,10 @@ function tinyPlanner(count: number, seed: number, throwRatio: number) {
     epochs: 3,
     maskUnit: 4,
     batchSize: 4,
-    vizImages: 0,
     seed: 0,
   };
   const warmup = new RandomMaskPlanner(0.75);
-  const planner = new AmtPlanner(options, mae, ds, 16, "/tmp/unused", warmup, () => {});
+  const planner = new AmtPlanner(options, mae, ds, 16, warmup, () => {});
   return { mae, planner };
 }
 
@@ -131,4 +130,26 @@ Deno.test("AmtPlanner: warm-up plans are random with the method's ratio; AMT pla
   assert.equal(planner.store.updatedAfterEpoch, 1);
   assert.equal(planner.store.maps[5], 1);
   mae.dispose();
+});
+
+Deno.test("AmtPlanner.afterEpoch() returns the pass's statistics and keeps the maps; it draws nothing", async () => {
+  const { mae, planner } = tinyPlanner(4, 3, 0.25);
+  try {
+    const before = planner.imageMaps(4);
+    assert.equal(before.length, 4);
+    assert.deepEqual([before[0].height, before[0].width, before[0].channels], [16, 16, 1]);
+    assert.ok(before[0].data.every((v) => v === before[0].data[0]), "uniform before any pass");
+    // warmup 1, interval 1, 3 epochs: passes after epochs 1 and 2, none after the last
+    const stats = await planner.afterEpoch(0);
+    assert.ok(stats && typeof stats.saliencySeconds === "number" && stats.saliencySeconds >= 0);
+    assert.equal(stats.saliencyUpdatedAfter, 1);
+    assert.equal(planner.store.updatedAfterEpoch, 1);
+    const after = planner.imageMaps(2, 8);
+    assert.deepEqual([after[1].height, after[1].width], [8, 8]);
+    assert.deepEqual(after[1].data, planner.store.imageMap(1, 8).data);
+    assert.equal(await planner.afterEpoch(2), undefined);
+    assert.equal(planner.store.updatedAfterEpoch, 1);
+  } finally {
+    mae.dispose();
+  }
 });

@@ -52,10 +52,11 @@ export interface LayerPolicy {
  * - `util` (rng, fs, base64) imports nothing of ours; `backend` (tfjs start-up, fused kernels)
  *   only util.
  * - `data` (readers, augmentation, batches) and `vit` (layers, encoder, presets; calls
- *   `backend`'s ops) are the components; `mim` (the mask-plan seam, MAE, SimMIM) builds on
- *   both, and `amt` (saliency, sampler, planner) plugs into `mim`.
+ *   `backend`'s ops) are the components; `mim` (the mask-plan seam, MAE, SimMIM, the method
+ *   registry) builds on both, and `amt` (saliency, sampler, planner) plugs into `mim`.
  * - `viz` draws plans, maps and curves, so it sits above `mim` and `amt` (it takes the
- *   `MaskPlan` type and the sampler); they hand it arrays and do not import it.
+ *   plan types and the sampler); they hand it arrays (saliency maps, reconstructed pixels) and
+ *   do not import it: `pretrain` draws their figures.
  * - `optim` (AdamW, lr schedules) needs only `vit`'s parameters and `backend`'s kernels; run
  *   state saves an optimiser, so it sits below `run`.
  * - `config` is the experiment tree: it checks names against `data` and `vit` presets and

@@ -6,14 +6,16 @@
  * the image's own crop box (`applyCrop`), summed per patch (or per mask unit)
  * into weights, and handed to the Plackett-Luce sampler.
  *
+ * The planner draws nothing: after a saliency pass it returns the pass's
+ * statistics and keeps the maps ({@linkcode AmtPlanner.imageMaps}); the
+ * trainer's figures (`lib/pretrain/run_plots.ts`) draw them.
+ *
  * @module
  */
 import { applyCrop } from "../data/augment.ts";
-import type { Dataset } from "../data/types.ts";
+import type { Dataset, Raster } from "../data/types.ts";
 import type { MaskPlan, MaskPlanner, PlanContext } from "../mim/plan.ts";
 import type { MimModel } from "../mim/types.ts";
-import { imageGridPng, overlay, PLAN_LEGEND } from "../viz/mod.ts";
-import { reconstructionRows } from "../mim/reconstruct.ts";
 import { type Counting, sampleMaskPlans, type Strategy } from "./sampler.ts";
 import { computeSaliency, SaliencyStore } from "./saliency.ts";
 import { amtPhase, isSaliencyUpdate } from "./schedule.ts";
@@ -33,8 +35,6 @@ export interface AmtPlannerOptions {
   maskUnit: number;
   /** Saliency pass batch size. */
   batchSize: number;
-  /** Images shown in saliency figures (0 = none). */
-  vizImages: number;
   seed: number;
 }
 
@@ -50,7 +50,6 @@ export class AmtPlanner implements MaskPlanner {
     readonly model: MimModel,
     readonly dataset: Dataset,
     readonly imageSize: number,
-    readonly runDir: string,
     /** The method's own random masking, used in the warm-up epochs. */
     readonly warmupPlanner: MaskPlanner,
     readonly log: (s: string) => void = console.log,
@@ -73,6 +72,17 @@ export class AmtPlanner implements MaskPlanner {
     return batchPatchWeights(maps, this.options.maskUnit);
   }
 
+  /**
+   * The stored maps of dataset images 0..count-1, upsampled to `size` x `size`
+   * (what the plans are drawn from; uniform before the first saliency pass,
+   * see `store.updatedAfterEpoch`).
+   *
+   * @returns one [size, size, 1] raster per image
+   */
+  imageMaps(count: number, size: number = this.imageSize): Raster[] {
+    return Array.from({ length: count }, (_, i) => this.store.imageMap(i, size));
+  }
+
   plan(batch: number, numPatches: number, ctx: PlanContext): MaskPlan {
     const o = this.options;
     if (this.phase(ctx.epoch) === "warmup") {
@@ -90,6 +100,12 @@ export class AmtPlanner implements MaskPlanner {
     return k > 1 ? expandUnitPlan(plan, k) : plan;
   }
 
+  /**
+   * After 0-based `epoch`: when the schedule says so, a saliency pass over the
+   * dataset replaces the stored maps. Returns the pass's statistics for the
+   * epoch record, `{saliencySeconds, saliencyUpdatedAfter}` (nothing when no
+   * pass was due); the new maps are {@linkcode AmtPlanner.imageMaps}.
+   */
   async afterEpoch(epoch: number): Promise<Record<string, number | string> | void> {
     const done = epoch + 1;
     if (!isSaliencyUpdate(done, this.options)) return;
@@ -103,41 +119,7 @@ export class AmtPlanner implements MaskPlanner {
     this.store.update(pass.maps, done);
     this.saliencySeconds += pass.seconds;
     this.log(`saliency maps updated after epoch ${done} (${pass.seconds.toFixed(1)} s)`);
-    if (this.options.vizImages > 0) await this.writeFigure(epoch);
     return { saliencySeconds: pass.seconds, saliencyUpdatedAfter: done };
-  }
-
-  /** image | saliency overlay | mask plan, for a fixed set of images. */
-  /**
-   * `plots/saliency_epochNN.png` for the first `vizImages` images: image |
-   * saliency overlay | the mask plan it yields (masked / thrown / visible) |
-   * the model's reconstruction under that plan.
-   */
-  async writeFigure(epoch: number): Promise<void> {
-    const S = this.imageSize;
-    const { rows } = await reconstructionRows({
-      model: this.model,
-      dataset: this.dataset,
-      planner: this,
-      imageSize: S,
-      count: this.options.vizImages,
-      seed: this.options.seed,
-      epoch: epoch + 1, // the plan of the next (AMT) epoch
-    });
-    // reconstructionRows gives [image, plan, encoder input, reconstruction]
-    const grid = rows.map((
-      r,
-      i,
-    ) => [r[0], overlay(r[0], this.store.imageMap(i, S), 0.6), r[1], r[3]]);
-    const name = `saliency_epoch${String(epoch + 1).padStart(2, "0")}.png`;
-    await imageGridPng(`${this.runDir}/plots/${name}`, grid, {
-      colLabels: ["image", "saliency", "plan", "reconstruction"],
-      legend: PLAN_LEGEND,
-      title: `saliency after epoch ${
-        epoch + 1
-      } (${this.options.strategy} ${this.options.maskRatio}/${this.options.throwRatio})`,
-      scale: Math.max(1, Math.floor(96 / S)),
-    });
   }
 
   saveState(): Map<string, { shape: number[]; data: Float32Array | Int32Array }> {

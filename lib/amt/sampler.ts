@@ -63,6 +63,22 @@ export const STRATEGIES: readonly Strategy[] = Object.freeze([
   "attn-throw-low",
 ] as Strategy[]);
 
+/**
+ * An `amt.strategy` value: `none` (no AMT: the method's own random masking
+ * with `mim.maskRatio`) or a sampler {@linkcode Strategy}.
+ */
+export type AmtStrategy = "none" | Strategy;
+
+/**
+ * Every valid `amt.strategy`: `none`, then {@linkcode STRATEGIES}. The config
+ * check and the planner factory (`lib/pretrain/factory.ts`) take this list, so
+ * a new strategy is added here once.
+ */
+export const AMT_STRATEGIES: readonly AmtStrategy[] = Object.freeze<AmtStrategy[]>([
+  "none",
+  ...STRATEGIES,
+]);
+
 /** Options of {@linkcode sampleMaskPlan} and {@linkcode sampleMaskPlans}. */
 export interface SampleOptions {
   /** Fraction of patches masked (reconstructed), in (0, 1). */

@@ -19,3 +19,5 @@ export * from "./linprobe_run.ts";
 export * from "./finetune_run.ts";
 export * from "./cli.ts";
 export * from "./knn_run.ts";
+// whether an evaluation folder already holds this result (the repro baseline reuses it too)
+export { type Recipe, type RecipeValue, reusableResult } from "./_run.ts";

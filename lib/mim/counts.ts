@@ -23,104 +23,30 @@
  *   units (patches when the unit is the patch).
  *
  * `amt.counting` defaults to `auto`, the method's rule
- * ({@linkcode methodCounting}); an explicit value wins.
+ * ({@linkcode methodCounting}, from the method's entry in `methods.ts`); an
+ * explicit value wins.
  *
  * @module
  */
 
-/** How ratios become counts (see the module doc). */
-export type Counting = "floor" | "ceil";
+import { type Counting, COUNTINGS, type PlanCounts, planCounts } from "./_count_rule.ts";
+import { findMethod, methodList } from "./methods.ts";
 
-/** Every {@linkcode Counting}. */
-export const COUNTINGS: readonly Counting[] = Object.freeze(["floor", "ceil"] as Counting[]);
-
-/** Group sizes of a plan. */
-export interface PlanCounts {
-  numMasked: number;
-  numThrown: number;
-  numVisible: number;
-}
-
-// Guards `0.45 * 100 = 45.00000000000001` (and the like) before floor/ceil.
-const EPS = 1e-9;
-
-function checkRatio(key: "maskRatio" | "throwRatio", value: number): void {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value >= 1) {
-    throw new RangeError(`${key} must be a number in [0, 1), got ${value}`);
-  }
-}
+export { type Counting, COUNTINGS, type PlanCounts, planCounts };
 
 /**
- * Group sizes for `L` patches (or mask units) under a counting rule.
- *
- * @param numPatches L, the patches (or SimMIM mask units) of one image.
- * @param maskRatio fraction masked, in (0, 1).
- * @param throwRatio fraction thrown, in [0, 1); 0 for plain masking.
- * @throws {RangeError} when a ratio is out of range, nothing would be masked
- *   or nothing would stay visible.
- *
- * @example
- * ```ts
- * import { planCounts } from "./counts.ts";
- * const amt = planCounts(196, 0.45, 0.4, "floor");
- * if (amt.numMasked !== 88 || amt.numThrown !== 78 || amt.numVisible !== 30) throw new Error();
- * const mae = planCounts(196, 0.75, 0, "floor");
- * if (mae.numMasked !== 147 || mae.numVisible !== 49) throw new Error();
- * ```
- */
-export function planCounts(
-  numPatches: number,
-  maskRatio: number,
-  throwRatio: number,
-  counting: Counting = "floor",
-): PlanCounts {
-  if (!Number.isInteger(numPatches) || numPatches < 1) {
-    throw new RangeError(`the number of patches L must be a positive integer, got ${numPatches}`);
-  }
-  checkRatio("maskRatio", maskRatio);
-  checkRatio("throwRatio", throwRatio);
-  const L = numPatches;
-  let numMasked: number;
-  let numThrown: number;
-  if (counting === "floor") {
-    numMasked = Math.floor(L * maskRatio + EPS);
-    numThrown = Math.floor(L * (maskRatio + throwRatio) + EPS) - numMasked;
-  } else if (counting === "ceil") {
-    // max(0, .) because ceil(-EPS) is -0.
-    numMasked = Math.max(0, Math.ceil(L * maskRatio - EPS));
-    numThrown = Math.max(0, Math.ceil(L * throwRatio - EPS));
-  } else {
-    throw new RangeError(`counting must be "floor" or "ceil", got ${JSON.stringify(counting)}`);
-  }
-  const numVisible = L - numMasked - numThrown;
-  const setting = `maskRatio=${maskRatio}, throwRatio=${throwRatio}, counting=${counting}, L=${L}`;
-  if (numMasked < 1) {
-    throw new RangeError(`${setting} masks no patch (nothing to reconstruct); raise maskRatio`);
-  }
-  if (numVisible < 1) {
-    throw new RangeError(
-      `${setting} gives ${numMasked} masked + ${numThrown} thrown of ${L}, leaving no visible ` +
-        `patch; lower maskRatio + throwRatio`,
-    );
-  }
-  return { numMasked, numThrown, numVisible };
-}
-
-/**
- * The counting rule a method's authors use: `floor` for MAE, `ceil` for
- * SimMIM (and any mask-token method in SimMIM's line).
+ * The counting rule a method's authors use, from its registry entry
+ * (`methods.ts`): `floor` for MAE, `ceil` for SimMIM (and any mask-token
+ * method in SimMIM's line).
  *
  * @throws {RangeError} for an unknown method.
  */
 export function methodCounting(method: string): Counting {
-  switch (method) {
-    case "mae":
-      return "floor";
-    case "simmim":
-      return "ceil";
-    default:
-      throw new RangeError(`no counting rule for mim.method "${method}"; use "mae" or "simmim"`);
+  const m = findMethod(method);
+  if (!m) {
+    throw new RangeError(`no counting rule for mim.method "${method}"; use ${methodList()}`);
   }
+  return m.counting;
 }
 
 /**
@@ -144,9 +70,10 @@ export function resolveCounting(counting: string, method: string): Counting {
 /**
  * Side of a method's mask unit in pixels, asserted against the patch and the
  * image (SimMIM's `MaskGenerator` owns its unit the same way). `requested`
- * is `mim.maskUnit` (0 = the method's default): MAE masks patches; SimMIM
- * masks units of 2 x 2 patches when they tile the image (its 32 px unit over
- * 16 px patches), else single patches.
+ * is `mim.maskUnit` (0 = the method's default, its registry entry's
+ * `defaultMaskUnit`; the patch for a method not in the registry): MAE masks
+ * patches; SimMIM masks units of 2 x 2 patches when they tile the image (its
+ * 32 px unit over 16 px patches), else single patches.
  *
  * @throws {RangeError} when the unit is not a multiple of the patch or does
  *   not divide the image.
@@ -158,9 +85,7 @@ export function methodMaskUnit(
   imageSize: number,
 ): number {
   let unit = requested;
-  if (unit <= 0) {
-    unit = method === "simmim" && imageSize % (2 * patchSize) === 0 ? 2 * patchSize : patchSize;
-  }
+  if (unit <= 0) unit = findMethod(method)?.defaultMaskUnit(patchSize, imageSize) ?? patchSize;
   if (unit % patchSize !== 0) {
     throw new RangeError(
       `mask unit ${unit} px is not a multiple of the patch size ${patchSize} px; set mim.maskUnit ` +

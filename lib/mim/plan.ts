@@ -67,6 +67,25 @@ export interface MaskPlanner {
   ): void;
 }
 
+/** The patch groups of one image. */
+export interface ImagePlan {
+  masked: ArrayLike<number>;
+  thrown: ArrayLike<number>;
+  visible: ArrayLike<number>;
+}
+
+/** Image `b`'s rows of a batch {@linkcode MaskPlan} (views, no copy). */
+export function planForImage(plan: MaskPlan, b: number): ImagePlan {
+  if (!Number.isInteger(b) || b < 0 || b >= plan.batch) {
+    throw new Error(`planForImage: image ${b} is not in 0..${plan.batch - 1}`);
+  }
+  return {
+    masked: plan.masked.subarray(b * plan.numMasked, (b + 1) * plan.numMasked),
+    thrown: plan.thrown.subarray(b * plan.numThrown, (b + 1) * plan.numThrown),
+    visible: plan.visible.subarray(b * plan.numVisible, (b + 1) * plan.numVisible),
+  };
+}
+
 /**
  * Maps a plan over mask units to a plan over patches, for SimMIM's mask unit
  * of `k x k` patches (`unit = k * patchSize`): unit `(r, c)` of a grid

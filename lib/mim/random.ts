@@ -8,7 +8,7 @@
  * @module
  */
 import { permutation, type Rng } from "../util/rng.ts";
-import { type Counting, planCounts } from "./counts.ts";
+import { type Counting, planCounts } from "./_count_rule.ts";
 import { expandUnitPlan, type MaskPlan, type MaskPlanner, type PlanContext } from "./plan.ts";
 
 /**

@@ -1,6 +1,8 @@
 /**
- * Reconstructions for figures: predicted pixels of masked patches pasted into
- * the image, next to the original, the mask plan and the encoder's input.
+ * Reconstructions for figures, as arrays: a fixed set of images, the plan a
+ * planner gives them, and the model's predicted pixels of their masked
+ * patches. Drawing them (the plan in colour, the predictions pasted into the
+ * image) is `lib/viz`'s `reconstructionRow`.
  *
  * @module
  */
@@ -9,8 +11,7 @@ import { type Dataset, denormalize, loadBatch } from "../data/mod.ts";
 import type { Raster } from "../data/types.ts";
 import { makeRng } from "../util/rng.ts";
 import { patchify } from "../vit/patch.ts";
-import { maskedImage, pasteReconstruction, planForImage, planImage } from "../viz/mod.ts";
-import type { MaskPlan, MaskPlanner } from "./plan.ts";
+import { type ImagePlan, type MaskPlan, type MaskPlanner, planForImage } from "./plan.ts";
 import type { MimModel } from "./types.ts";
 
 /**
@@ -48,8 +49,33 @@ export function predToPixels(
   return out;
 }
 
-/** The rows of a reconstruction figure for a fixed set of images. */
-export async function reconstructionRows(opts: {
+/** One image of a reconstruction: its pixels, its plan and the predicted pixels of its masked patches. */
+export interface Reconstruction {
+  /** [S, S, C] the image in [0, 1] (dataset normalisation undone). */
+  image: Raster;
+  /** The image's patch groups (views into the batch plan). */
+  plan: ImagePlan;
+  /** [Km, P] predicted pixels in [0, 1] of `plan.masked`, in its order (P = p * p * C). */
+  predicted: Float32Array;
+}
+
+/** What {@linkcode reconstructImages} computed. */
+export interface Reconstructions {
+  /** One entry per image, dataset indices 0..n-1. */
+  images: Reconstruction[];
+  /** The batch plan the planner gave those images. */
+  plan: MaskPlan;
+  /** Model patch size in pixels. */
+  patchSize: number;
+}
+
+/**
+ * Reconstructs dataset images 0..count-1 (no augmentation) under the plan
+ * `planner` gives them at `epoch` (rng `viz-mask` of `seed`): the images, the
+ * plan and the predicted pixels of each masked patch, per-patch target
+ * normalisation and dataset normalisation undone ({@linkcode predToPixels}).
+ */
+export async function reconstructImages(opts: {
   model: MimModel;
   dataset: Dataset;
   planner: MaskPlanner;
@@ -57,7 +83,7 @@ export async function reconstructionRows(opts: {
   count: number;
   seed: number;
   epoch: number;
-}): Promise<{ rows: Raster[][]; plan: MaskPlan }> {
+}): Promise<Reconstructions> {
   const { model, dataset: ds, planner, imageSize: S } = opts;
   const n = Math.min(opts.count, ds.length);
   const indices = Int32Array.from({ length: n }, (_, i) => i);
@@ -78,13 +104,13 @@ export async function reconstructionRows(opts: {
     imageSize: S,
     patchSize: p,
   });
-  const patchData = patchify(batch.images, n, S, ds.channels, p);
+  const patchData = patchify(batch.images, n, S, ds.channels, p); // [n * L, P]
   const patches = tf.tensor2d(patchData, [n * L, P]);
-  const predT = model.predict(patches, plan);
+  const predT = model.predict(patches, plan); // [n * Km, P]
   const pred = (await predT.data()) as Float32Array;
   tf.dispose([patches, predT]);
   const pixels = denormalize(batch.images, ds.mean, ds.std);
-  const rows: Raster[][] = [];
+  const images: Reconstruction[] = [];
   const Km = plan.numMasked;
   for (let b = 0; b < n; b++) {
     const image: Raster = {
@@ -94,12 +120,12 @@ export async function reconstructionRows(opts: {
       channels: ds.channels,
     };
     const one = planForImage(plan, b);
-    const target = new Float32Array(Km * P);
+    const target = new Float32Array(Km * P); // [Km, P] the true masked patches
     for (let k = 0; k < Km; k++) {
       const i = one.masked[k];
       target.set(patchData.subarray((b * L + i) * P, (b * L + i + 1) * P), k * P);
     }
-    const px = predToPixels(
+    const predicted = predToPixels(
       pred.subarray(b * Km * P, (b + 1) * Km * P),
       target,
       P,
@@ -107,14 +133,7 @@ export async function reconstructionRows(opts: {
       ds.mean,
       ds.std,
     );
-    const input = maskedImage(image, one.visible, p);
-    const recon = pasteReconstruction(
-      maskedImage(image, Array.from(one.visible).concat(Array.from(one.masked)), p),
-      px,
-      one.masked,
-      p,
-    );
-    rows.push([image, planImage(image, one, p), input, recon]);
+    images.push({ image, plan: one, predicted });
   }
-  return { rows, plan };
+  return { images, plan, patchSize: p };
 }

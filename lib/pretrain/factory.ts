@@ -1,17 +1,19 @@
 /**
- * Builds the masking planner a config asks for (`amt.strategy`). New
- * strategies register here; the trainer never names them. The model comes
- * from `buildModel` (`lib/run/model.ts`), which evaluations share.
+ * Builds the masking planner a config asks for (`amt.strategy`): one factory
+ * per value of `AMT_STRATEGIES` (`lib/amt/sampler.ts`), `none` being the
+ * method's own random masking from its registry entry (`lib/mim/methods.ts`).
+ * The trainer never names a strategy or a method. The model comes from
+ * `buildModel` (`lib/run/model.ts`), which evaluations share.
  *
  * @module
  */
 import { AmtPlanner } from "../amt/planner.ts";
-import type { Strategy } from "../amt/sampler.ts";
+import { AMT_STRATEGIES, type Strategy } from "../amt/sampler.ts";
 import type { Config } from "../config/schema.ts";
 import type { Dataset } from "../data/types.ts";
 import { type Counting, methodMaskUnit, resolveCounting } from "../mim/counts.ts";
+import { mimMethod } from "../mim/methods.ts";
 import type { MaskPlanner } from "../mim/plan.ts";
-import { RandomMaskPlanner, UnitRandomMaskPlanner } from "../mim/random.ts";
 import type { MimModel } from "../mim/types.ts";
 
 /** Context a planner may need (AMT runs saliency passes over the dataset). */
@@ -51,53 +53,59 @@ export function methodRandomPlanner(
   patchSize: number,
   imageSize: number,
 ): MaskPlanner {
-  const counting = countingOf(config);
-  if (config.mim.method === "simmim") {
-    return new UnitRandomMaskPlanner(
-      config.mim.maskRatio,
-      maskUnitPixels(config, patchSize, imageSize) / patchSize,
-      counting,
-    );
-  }
-  return new RandomMaskPlanner(config.mim.maskRatio, counting);
+  return mimMethod(config.mim.method).randomPlanner({
+    maskRatio: config.mim.maskRatio,
+    counting: countingOf(config),
+    maskUnit: maskUnitPixels(config, patchSize, imageSize),
+    patchSize,
+  });
 }
 
-/** Planner factories by `amt.strategy`; "none" is plain random masking with `mim.maskRatio`. */
-export const PLANNERS: Record<
-  string,
-  (config: Readonly<Config>, ctx: PlannerContext) => MaskPlanner
-> = {
-  none: (config, ctx) =>
+/** The AMT planner of a sampler strategy, with the method's random masking for its warm-up. */
+function amtPlanner(strategy: Strategy, config: Readonly<Config>, ctx: PlannerContext): AmtPlanner {
+  return new AmtPlanner(
+    {
+      strategy,
+      maskRatio: config.amt.maskRatio,
+      throwRatio: config.amt.throwRatio,
+      counting: countingOf(config),
+      warmup: config.amt.warmup,
+      interval: config.amt.interval,
+      epochs: config.train.epochs,
+      maskUnit: maskUnitPixels(config, ctx.model.encoder.shape.patchSize, ctx.imageSize),
+      batchSize: config.amt.batchSize,
+      seed: config.run.seed,
+    },
+    ctx.model,
+    ctx.dataset,
+    ctx.imageSize,
     methodRandomPlanner(config, ctx.model.encoder.shape.patchSize, ctx.imageSize),
-};
-for (const strategy of ["amt", "attn-mask", "random", "random-throw", "attn-throw-low"]) {
-  PLANNERS[strategy] = (config, ctx) =>
-    new AmtPlanner(
-      {
-        strategy: strategy as Strategy,
-        maskRatio: config.amt.maskRatio,
-        throwRatio: config.amt.throwRatio,
-        counting: countingOf(config),
-        warmup: config.amt.warmup,
-        interval: config.amt.interval,
-        epochs: config.train.epochs,
-        maskUnit: maskUnitPixels(config, ctx.model.encoder.shape.patchSize, ctx.imageSize),
-        batchSize: config.amt.batchSize,
-        vizImages: config.run.vizImages,
-        seed: config.run.seed,
-      },
-      ctx.model,
-      ctx.dataset,
-      ctx.imageSize,
-      ctx.runDir,
-      methodRandomPlanner(config, ctx.model.encoder.shape.patchSize, ctx.imageSize),
-      ctx.log,
-    );
+    ctx.log,
+  );
 }
+
+/**
+ * Planner factories by `amt.strategy`, one per `AMT_STRATEGIES` value: "none"
+ * is the method's random masking with `mim.maskRatio`, every other value an
+ * {@linkcode AmtPlanner} of that sampler strategy.
+ */
+export const PLANNERS: Readonly<
+  Record<string, (config: Readonly<Config>, ctx: PlannerContext) => MaskPlanner>
+> = Object.freeze(Object.fromEntries(
+  AMT_STRATEGIES.map((strategy) => [
+    strategy,
+    strategy === "none"
+      ? (config: Readonly<Config>, ctx: PlannerContext) =>
+        methodRandomPlanner(config, ctx.model.encoder.shape.patchSize, ctx.imageSize)
+      : (config: Readonly<Config>, ctx: PlannerContext) => amtPlanner(strategy, config, ctx),
+  ]),
+));
 
 /** Build the planner for `amt.strategy`. */
 export function buildPlanner(config: Readonly<Config>, ctx: PlannerContext): MaskPlanner {
-  const make = PLANNERS[config.amt.strategy];
+  const make = Object.hasOwn(PLANNERS, config.amt.strategy)
+    ? PLANNERS[config.amt.strategy]
+    : undefined;
   if (!make) {
     throw new RangeError(
       `amt.strategy "${config.amt.strategy}" is not available; valid: ${

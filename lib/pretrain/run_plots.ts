@@ -9,9 +9,12 @@
  * | `plots/accuracy.png`          | `linprobe/metrics.jsonl`, `finetune/metrics.jsonl` (`testTop1`, `trainTop1`) |
  * | `plots/attention_on_object.png` | `metrics.jsonl` epoch records with `attnOnObject`     |
  * | `plots/reconstruction.png`    | the checkpoint: image, saliency, mask plan, reconstruction |
+ * | `plots/saliency_epochNN.png`  | the live AMT planner's maps after epoch NN (trainer only) |
  *
  * The trainer calls {@linkcode writeCurveFigures} and
- * {@linkcode writeImageFigures} with its live model after each epoch;
+ * {@linkcode writeImageFigures} with its live model after each epoch, and
+ * {@linkcode writeSaliencyFigure} after each epoch whose saliency pass
+ * updated the AMT planner's maps (see `figures.ts`);
  * {@linkcode writeAllRunFigures} (`deno task plots --run.dir=DIR`) rebuilds
  * the same files from the saved config, metrics and checkpoint.
  *
@@ -23,9 +26,9 @@ import { computeSaliency } from "../amt/saliency.ts";
 import type { Config } from "../config/schema.ts";
 import { type Dataset, limitDataset, openDataset } from "../data/mod.ts";
 import type { Raster } from "../data/types.ts";
-import type { MaskPlanner } from "../mim/plan.ts";
+import type { MaskPlan, MaskPlanner } from "../mim/plan.ts";
 import type { MimModel } from "../mim/types.ts";
-import { reconstructionRows } from "../mim/reconstruct.ts";
+import { reconstructImages } from "../mim/reconstruct.ts";
 import {
   evalPaths,
   loadCheckpoint,
@@ -38,7 +41,7 @@ import {
 } from "../run/mod.ts";
 import { buildPlanner } from "./factory.ts";
 import { overlay } from "../viz/colormap.ts";
-import { imageGridPng, PLAN_LEGEND } from "../viz/grid.ts";
+import { imageGridPng, PLAN_LEGEND, reconstructionRow } from "../viz/grid.ts";
 import { svgToPng } from "../viz/png.ts";
 import {
   type AccuracyCurve,
@@ -127,6 +130,28 @@ export async function writeCurveFigures(runDir: string): Promise<string[]> {
   return written;
 }
 
+/**
+ * The rows of a reconstruction figure for dataset images 0..count-1: per
+ * image `[image, mask plan, encoder input, reconstruction]` (the arrays of
+ * `reconstructImages` in `lib/mim`, drawn by `reconstructionRow` of
+ * `lib/viz`), and the batch plan.
+ */
+export async function reconstructionRows(opts: {
+  model: MimModel;
+  dataset: Dataset;
+  planner: MaskPlanner;
+  imageSize: number;
+  count: number;
+  seed: number;
+  epoch: number;
+}): Promise<{ rows: Raster[][]; plan: MaskPlan }> {
+  const r = await reconstructImages(opts);
+  const rows = r.images.map((one) =>
+    reconstructionRow(one.image, one.plan, one.predicted, r.patchSize)
+  );
+  return { rows, plan: r.plan };
+}
+
 /** What {@linkcode writeImageFigures} needs: a model (live or loaded) and its run's setup. */
 export interface ImageFigureOptions {
   runDir: string;
@@ -155,9 +180,8 @@ async function saliencyMaps(
   const S = o.imageSize;
   const p = o.planner;
   if (p instanceof AmtPlanner && p.store.updatedAfterEpoch > 0) {
-    const maps = Array.from({ length: n }, (_, i) => p.store.imageMap(i, S));
     return {
-      maps,
+      maps: p.imageMaps(n, S),
       column: "saliency",
       source: `saliency of epoch ${p.store.updatedAfterEpoch}`,
     };
@@ -221,6 +245,57 @@ export async function writeImageFigures(o: ImageFigureOptions): Promise<string[]
     written.push(copy);
   }
   return written;
+}
+
+/** What {@linkcode writeSaliencyFigure} needs: the live model and its AMT planner. */
+export interface SaliencyFigureOptions {
+  runDir: string;
+  model: MimModel;
+  dataset: Dataset;
+  planner: AmtPlanner;
+  config: Readonly<Config>;
+  imageSize: number;
+  /** Images (rows); default `config.run.vizImages`, 0 = none. */
+  images?: number;
+}
+
+/**
+ * Writes `plots/saliency_epochNN.png`, NN the epoch after which the AMT
+ * planner's maps were computed (`store.updatedAfterEpoch`), for the first
+ * `images` images: image | saliency overlay | the mask plan it yields for
+ * the next epoch (masked / thrown / visible) | the model's reconstruction
+ * under that plan. Returns the paths written (none when `images` is 0 or the
+ * planner has no maps yet).
+ */
+export async function writeSaliencyFigure(o: SaliencyFigureOptions): Promise<string[]> {
+  const p = o.planner;
+  const done = p.store.updatedAfterEpoch;
+  const count = o.images ?? o.config.run.vizImages;
+  if (count <= 0 || done <= 0) return [];
+  const S = o.imageSize;
+  const { rows } = await reconstructionRows({
+    model: o.model,
+    dataset: o.dataset,
+    planner: p,
+    imageSize: S,
+    count,
+    seed: o.config.run.seed,
+    epoch: done, // 0-based: the plan of the next (AMT) epoch
+  });
+  const maps = p.imageMaps(rows.length, S);
+  // reconstructionRows gives [image, plan, encoder input, reconstruction]
+  const grid = rows.map((r, i) => [r[0], overlay(r[0], maps[i], 0.6), r[1], r[3]]);
+  const paths = runPaths(o.runDir);
+  await Deno.mkdir(paths.plots, { recursive: true });
+  const path = paths.plot(`saliency_epoch${String(done).padStart(2, "0")}.png`);
+  await imageGridPng(path, grid, {
+    colLabels: ["image", "saliency", "plan", "reconstruction"],
+    legend: PLAN_LEGEND,
+    title:
+      `saliency after epoch ${done} (${p.options.strategy} ${p.options.maskRatio}/${p.options.throwRatio})`,
+    scale: Math.max(1, Math.floor(96 / S)),
+  });
+  return [path];
 }
 
 /** Options of {@linkcode writeAllRunFigures}. */

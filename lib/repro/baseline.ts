@@ -10,7 +10,7 @@
  */
 import type { Config } from "../config/mod.ts";
 import { type BackendChoice, initBackend } from "../backend/mod.ts";
-import { reusableResult } from "../eval/_run.ts";
+import { reusableResult } from "../eval/mod.ts";
 import { attentionOnObject } from "../eval/attention.ts";
 import { labelledSplits, openEvalSplit } from "../eval/data.ts";
 import { knnClassify } from "../eval/knn.ts";

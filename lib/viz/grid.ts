@@ -1,6 +1,6 @@
 /**
  * Figure rasters: image grids (with a text layer for labels), mask-plan
- * pictures and reconstruction pastes.
+ * pictures, reconstruction pastes and reconstruction rows.
  *
  * Patch convention (same as `lib/mim/plan.ts`): an image of H x W pixels
  * with patch size p has a (H/p) x (W/p) patch grid numbered row-major, so
@@ -13,7 +13,7 @@
 import sharp from "sharp";
 import { Buffer } from "node:buffer";
 import type { Raster } from "../data/types.ts";
-import type { MaskPlan } from "../mim/plan.ts";
+import type { ImagePlan } from "../mim/plan.ts";
 import {
   checkIndices,
   checkRaster,
@@ -268,25 +268,6 @@ export async function imageGridPng(
   await writeFileAtomic(path, await imageGridPngBytes(rows, opts));
 }
 
-/** The patch groups of one image. */
-export interface ImagePlan {
-  masked: ArrayLike<number>;
-  thrown: ArrayLike<number>;
-  visible: ArrayLike<number>;
-}
-
-/** Image `b`'s rows of a batch {@linkcode MaskPlan} (views, no copy). */
-export function planForImage(plan: MaskPlan, b: number): ImagePlan {
-  if (!Number.isInteger(b) || b < 0 || b >= plan.batch) {
-    throw new Error(`planForImage: image ${b} is not in 0..${plan.batch - 1}`);
-  }
-  return {
-    masked: plan.masked.subarray(b * plan.numMasked, (b + 1) * plan.numMasked),
-    thrown: plan.thrown.subarray(b * plan.numThrown, (b + 1) * plan.numThrown),
-    visible: plan.visible.subarray(b * plan.numVisible, (b + 1) * plan.numVisible),
-  };
-}
-
 /** Calls `fn(pixel, inPatch)` for every pixel of patch k: its index in the image (y * width + x)
  * and its (row, col) position inside the patch (i * p + j). */
 function forEachPixel(
@@ -320,7 +301,7 @@ export interface PlanImageOptions {
  * ({@linkcode PLAN_COLORS}.visible).
  *
  * @param image [H, W, 1 | 3] in [0, 1] (Uint8 is read as /255)
- * @param plan one image's patch indices (see {@linkcode planForImage})
+ * @param plan one image's patch indices (`planForImage` of `lib/mim/plan.ts`)
  * @returns Float32 RGB [H, W, 3]
  */
 export function planImage(
@@ -423,4 +404,32 @@ export function pasteReconstruction(
     });
   }
   return { data, height: image.height, width: image.width, channels: C };
+}
+
+/**
+ * One row of a reconstruction figure from the arrays of one image
+ * (`reconstructImages` in `lib/mim/reconstruct.ts` computes them): the image |
+ * its mask plan ({@linkcode planImage}) | the encoder's input (only visible
+ * patches, {@linkcode maskedImage}) | the reconstruction (visible patches
+ * kept, masked patches predicted, thrown patches grey).
+ *
+ * @param image [H, W, C] in [0, 1]
+ * @param plan the image's patch groups
+ * @param predicted [Km, p * p * C] predicted pixels in [0, 1] of `plan.masked`, in its order
+ * @returns `[image, plan, input, reconstruction]`
+ */
+export function reconstructionRow(
+  image: Raster,
+  plan: ImagePlan,
+  predicted: ArrayLike<number>,
+  patchSize: number,
+): Raster[] {
+  const input = maskedImage(image, plan.visible, patchSize);
+  const recon = pasteReconstruction(
+    maskedImage(image, Array.from(plan.visible).concat(Array.from(plan.masked)), patchSize),
+    predicted,
+    plan.masked,
+    patchSize,
+  );
+  return [image, planImage(image, plan, patchSize), input, recon];
 }

@@ -1,6 +1,6 @@
 /**
  * Figures for run folders: PNG I/O, Vega-Lite charts, colormaps, image grids,
- * mask-plan pictures and reconstruction pastes.
+ * mask-plan pictures, reconstruction pastes and rows.
  *
  * @module
  */
@@ -56,16 +56,17 @@ export {
   imageGridPng,
   imageGridPngBytes,
   type ImageGridPngOptions,
-  type ImagePlan,
   type LegendEntry,
   maskedImage,
   pasteReconstruction,
   PLAN_COLORS,
   PLAN_LEGEND,
-  planForImage,
   planImage,
   type PlanImageOptions,
+  reconstructionRow,
 } from "./grid.ts";
+// One image's rows of a plan: a mim function, re-exported for the figure code that uses it.
+export { type ImagePlan, planForImage } from "../mim/plan.ts";
 export {
   type AccuracyCurve,
   accuracyCurveChart,

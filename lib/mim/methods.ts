@@ -1,0 +1,159 @@
+/**
+ * The MIM methods, one registry entry each: how to build the model, the
+ * method's own random masking (MAE per patch, SimMIM per mask unit), its
+ * mask unit, its counting rule, and the config values that are its
+ * conventions. Everything that builds or masks for `mim.method` reads this
+ * table (`buildModel` in `lib/run/model.ts`, the planner factory in
+ * `lib/pretrain/factory.ts`, {@linkcode methodCounting} and
+ * {@linkcode methodMaskUnit} in `counts.ts`), so a new method is one entry.
+ *
+ * @example
+ * ```ts
+ * import { METHOD_NAMES, mimMethod } from "./methods.ts";
+ * import { makeRng } from "../util/rng.ts";
+ * import { FULL_BOX } from "../data/types.ts";
+ * if (METHOD_NAMES.join() !== "mae,simmim") throw new Error();
+ * // SimMIM's random masking of a 7 x 7 grid at its 0.6: ceil(49 * 0.6) = 30 masked
+ * const simmim = mimMethod("simmim");
+ * const planner = simmim.randomPlanner({
+ *   maskRatio: simmim.conventions.maskRatio,
+ *   counting: simmim.counting,
+ *   maskUnit: 4,
+ *   patchSize: 4,
+ * });
+ * const ctx = {
+ *   epoch: 0, step: 0, rng: makeRng(0), indices: Int32Array.of(0), boxes: [FULL_BOX],
+ *   imageSize: 28, patchSize: 4,
+ * };
+ * if (planner.plan(1, 49, ctx).numMasked !== 30) throw new Error();
+ * ```
+ *
+ * @module
+ */
+import type { VitShape } from "../vit/presets.ts";
+import type { Counting } from "./_count_rule.ts";
+import { MaskedAutoencoder } from "./mae.ts";
+import type { MaskPlanner } from "./plan.ts";
+import { RandomMaskPlanner, UnitRandomMaskPlanner } from "./random.ts";
+import { SimMim } from "./simmim.ts";
+import type { MimModel } from "./types.ts";
+
+/** What {@linkcode MimMethod.build} takes besides the shape. */
+export interface MethodBuildOptions {
+  /** Seed of the parameter initialisers. */
+  seed: number;
+  /**
+   * Per-patch normalised pixel targets (`mim.normPixLoss`); default the
+   * method's convention. A method whose loss has no such option ignores it
+   * (SimMIM regresses raw pixels).
+   */
+  normPixLoss?: boolean;
+}
+
+/** What {@linkcode MimMethod.randomPlanner} takes. */
+export interface RandomPlannerOptions {
+  /** Fraction masked (`mim.maskRatio`). */
+  maskRatio: number;
+  /** The run's counting rule (`amt.counting`, resolved; the method's for `auto`). */
+  counting: Counting;
+  /** Mask unit side in pixels ({@linkcode methodMaskUnit}), a multiple of `patchSize`. */
+  maskUnit: number;
+  /** Model patch side in pixels. */
+  patchSize: number;
+}
+
+/** The config values a method's paper and release fix; its YAML in `configs/` sets them. */
+export interface MethodConventions {
+  /** `mim.maskRatio` of its random masking (MAE 0.75, SimMIM 0.6). */
+  maskRatio: number;
+  /** `mim.normPixLoss`: per-patch normalised targets (MAE's best setting; SimMIM has none). */
+  normPixLoss: boolean;
+}
+
+/** One MIM method: everything that differs between methods outside the model's own file. */
+export interface MimMethod {
+  /** The `mim.method` value. */
+  readonly name: string;
+  /** How its authors turn ratios into counts (`amt.counting: auto`; see `counts.ts`). */
+  readonly counting: Counting;
+  /** Config values that are the method's conventions. */
+  readonly conventions: Readonly<MethodConventions>;
+  /**
+   * Its mask unit side in pixels when `mim.maskUnit` is 0, before
+   * {@linkcode methodMaskUnit} asserts it against patch and image.
+   */
+  defaultMaskUnit(patchSize: number, imageSize: number): number;
+  /** The model, owning its parameters (caller disposes). */
+  build(shape: VitShape, options: MethodBuildOptions): MimModel;
+  /** Its own random masking: the plan of `amt.strategy: none` and of AMT's warm-up. */
+  randomPlanner(options: RandomPlannerOptions): MaskPlanner;
+}
+
+const MAE_CONVENTIONS: Readonly<MethodConventions> = Object.freeze({
+  maskRatio: 0.75,
+  normPixLoss: true,
+});
+
+const ENTRIES = {
+  mae: {
+    name: "mae",
+    counting: "floor",
+    conventions: MAE_CONVENTIONS,
+    // MAE masks patches
+    defaultMaskUnit: (patchSize) => patchSize,
+    build: (shape, o) =>
+      new MaskedAutoencoder({
+        shape,
+        normPixLoss: o.normPixLoss ?? MAE_CONVENTIONS.normPixLoss,
+        seed: o.seed,
+      }),
+    // per patch: a `mim.maskUnit` above the patch is AMT's weighting unit only
+    randomPlanner: (o) => new RandomMaskPlanner(o.maskRatio, o.counting),
+  },
+  simmim: {
+    name: "simmim",
+    counting: "ceil",
+    conventions: Object.freeze({ maskRatio: 0.6, normPixLoss: false }),
+    // SimMIM's 32 px unit over 16 px patches: 2 x 2 patches where they tile the image
+    defaultMaskUnit: (patchSize, imageSize) =>
+      imageSize % (2 * patchSize) === 0 ? 2 * patchSize : patchSize,
+    build: (shape, o) => new SimMim({ shape, seed: o.seed }),
+    randomPlanner: (o) =>
+      new UnitRandomMaskPlanner(o.maskRatio, o.maskUnit / o.patchSize, o.counting),
+  },
+} satisfies Record<string, MimMethod>;
+
+/** A registered `mim.method`. */
+export type MimMethodName = keyof typeof ENTRIES;
+
+/** The registry: one {@linkcode MimMethod} per `mim.method`. */
+export const MIM_METHODS: Readonly<Record<MimMethodName, MimMethod>> = Object.freeze(ENTRIES);
+
+/** Every valid `mim.method`, in registry order (the config check takes this list). */
+export const METHOD_NAMES: readonly MimMethodName[] = Object.freeze(
+  Object.keys(ENTRIES) as MimMethodName[],
+);
+
+/** The entry of `name`, or undefined when it is not a registered method. */
+export function findMethod(name: string): MimMethod | undefined {
+  return Object.hasOwn(MIM_METHODS, name) ? MIM_METHODS[name as MimMethodName] : undefined;
+}
+
+/** `"mae" or "simmim"`: the registered names for messages. */
+export function methodList(): string {
+  const quoted = METHOD_NAMES.map((n) => JSON.stringify(n));
+  return quoted.length < 2
+    ? quoted.join("")
+    : `${quoted.slice(0, -1).join(", ")} or ${quoted[quoted.length - 1]}`;
+}
+
+/**
+ * The entry of `mim.method` `name`.
+ *
+ * @throws {RangeError} naming the registered methods when `name` is not one.
+ */
+export function mimMethod(name: string): MimMethod {
+  const m = findMethod(name);
+  if (!m) throw new RangeError(`mim.method "${name}" is not available; use ${methodList()}`);
+  return m;
+}
