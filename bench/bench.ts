@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import {
+  AdamW,
   applyCrop,
   batchPatchWeights,
   computeSaliency,
@@ -25,20 +26,20 @@ import {
   makeSynthetic,
   MaskedAutoencoder,
   type MaskPlan,
+  type MimModel,
   openDataset,
   patchify,
   type PrecisionChoice,
+  PRESETS as VIT_PRESETS,
   randomMaskPlan,
   resolvePrecision,
   sampleMaskPlans,
   setMatmulPrecision,
   SimMim,
   unitRandomMaskPlan,
+  type VitShape,
+  writeFileAtomic,
 } from "../mod.ts";
-import { AdamW } from "../lib/optim/mod.ts";
-import type { MimModel } from "../lib/mim/types.ts";
-import { PRESETS as VIT_PRESETS, type VitShape } from "../lib/vit/presets.ts";
-import { writeFileAtomic } from "../lib/util/fs.ts";
 
 /** A benchmark preset: model shape and the dataset the data-pipeline case reads. */
 interface BenchPreset {

@@ -10,17 +10,17 @@
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import {
+  AdamW,
   computeSaliency,
   initBackend,
   makeRng,
   makeSynthetic,
   MaskedAutoencoder,
+  PRESETS,
   randomMaskPlan,
   SimMim,
   unitRandomMaskPlan,
 } from "../mod.ts";
-import { AdamW } from "../lib/optim/mod.ts";
-import { PRESETS } from "../lib/vit/presets.ts";
 
 interface Row {
   ms: number;

@@ -1,57 +1,44 @@
 /**
- * `deno task plots --run.dir=DIR [--images=N] [--backend=auto]`
+ * `deno task plots --run.dir=RUN_DIR [--run.vizImages=N] [--run.backend=auto]`
  *
- * Regenerates every figure of a pre-training run folder (`DIR/plots/*.png`)
+ * Regenerates every figure of a pre-training run folder (`RUN_DIR/plots/*.png`)
  * from the folder alone: loss / lr / accuracy curves from its metrics files,
  * and the image | saliency | mask plan | reconstruction grid from its config
- * and checkpoint.
+ * and checkpoint (`run.vizImages` images; default the run's own).
  */
-import { initBackend, writeAllRunFigures } from "../mod.ts";
+import { ConfigError, initBackend, parseTask, pathExists, runPaths, runTask } from "../mod.ts";
+import { taskHelp, type TaskSpec, writeAllRunFigures } from "../mod.ts";
 
-const USAGE = "usage: deno task plots --run.dir=DIR [--images=N] [--backend=auto|wasm|cpu]";
-
-/** `--key=value` or `--key value` flags. */
-function parseFlags(argv: readonly string[]): Map<string, string> {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith("--")) throw new Error(`unexpected argument "${a}"\n${USAGE}`);
-    const eq = a.indexOf("=");
-    if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) flags.set(a.slice(2), argv[++i]);
-    else flags.set(a.slice(2), "true");
-  }
-  return flags;
-}
+export const TASK: TaskSpec = {
+  name: "plots",
+  usage: "--run.dir=RUN_DIR [--run.vizImages=N] [--run.backend=auto|wasm|cpu|...]",
+  keys: ["run.dir", "run.vizImages", "run.backend", "run.threads"],
+  aliases: { images: "run.vizImages" },
+  deprecated: { backend: "run.backend" },
+};
 
 if (import.meta.main) {
-  try {
-    const flags = parseFlags(Deno.args);
-    if (flags.has("help") || flags.has("h")) {
-      console.log(USAGE);
-      Deno.exit(0);
+  await runTask(async () => {
+    const { config, help, sources } = await parseTask(TASK, Deno.args);
+    if (help) return console.log(taskHelp(TASK));
+    const dir = config.run.dir.replace(/\/+$/, "");
+    const paths = runPaths(dir);
+    if (!dir || !(await pathExists(paths.config) || await pathExists(paths.metrics))) {
+      throw new ConfigError(
+        `--run.dir=${dir || '""'}: not a run folder (no config.json or metrics.jsonl); ` +
+          `pass a pre-training run folder, e.g. --run.dir=runs/mae/<hash>`,
+        { key: "run.dir", source: "command line" },
+      );
     }
-    const known = new Set(["run.dir", "images", "backend"]);
-    for (const k of flags.keys()) {
-      if (!known.has(k)) throw new Error(`unknown flag --${k}\n${USAGE}`);
-    }
-    const dir = flags.get("run.dir");
-    if (!dir) throw new Error(`--run.dir is required\n${USAGE}`);
-    const images = flags.has("images") ? Number(flags.get("images")) : undefined;
-    if (images !== undefined && !(Number.isInteger(images) && images >= 0)) {
-      throw new Error(`--images=${flags.get("images")}: expected an integer >= 0`);
-    }
-    await initBackend({ backend: (flags.get("backend") ?? "auto") as "auto", quiet: true });
+    await initBackend({ backend: config.run.backend, threads: config.run.threads, quiet: true });
     const t0 = performance.now();
-    const { written, skipped } = await writeAllRunFigures(dir.replace(/\/+$/, ""), { images });
+    // the run's own image count unless the command line names one
+    const images = sources.keys["run.vizImages"] === "command line"
+      ? config.run.vizImages
+      : undefined;
+    const { written, skipped } = await writeAllRunFigures(dir, { images });
     for (const path of written) console.log(`wrote ${path}`);
-    console.log(
-      `${written.length} figures, ${skipped.length} skipped (${
-        ((performance.now() - t0) / 1000).toFixed(1)
-      } s)`,
-    );
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    Deno.exit(2);
-  }
+    const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+    console.log(`${written.length} figures, ${skipped.length} skipped (${seconds} s)`);
+  });
 }

@@ -6,26 +6,19 @@
  * second process on a folder that another one is writing exits at once with
  * status 2, naming the other process.
  */
-import { ConfigError, formatHelp, resolveConfig } from "../mod.ts";
-import { pretrain, RunLockedError } from "../mod.ts";
+import { EXPERIMENT_SECTIONS, parseTask, pretrain, runTask, taskHelp } from "../mod.ts";
+import type { TaskSpec } from "../mod.ts";
+
+export const TASK: TaskSpec = {
+  name: "pretrain",
+  usage: "--config FILE [--section.key=value ...]",
+  keys: EXPERIMENT_SECTIONS,
+};
 
 if (import.meta.main) {
-  try {
-    if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
-      console.log("usage: deno task pretrain --config FILE [--section.key=value ...]\n");
-      console.log(formatHelp());
-      Deno.exit(0);
-    }
-    const { config } = resolveConfig({ argv: Deno.args });
-    await pretrain(config);
-  } catch (e) {
-    if (
-      e instanceof ConfigError || e instanceof RangeError || e instanceof RunLockedError ||
-      (e as Error).name === "DataError"
-    ) {
-      console.error(`error: ${(e as Error).message}`);
-      Deno.exit(2);
-    }
-    throw e;
-  }
+  await runTask(async () => {
+    const args = await parseTask(TASK, Deno.args);
+    if (args.help) return console.log(taskHelp(TASK, args.config));
+    await pretrain(args.config);
+  });
 }

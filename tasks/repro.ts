@@ -13,76 +13,56 @@
  * default `runs/repro-<budget>`). After each one it rebuilds
  * `<results>/results.json`, `tables.md`, `tables.csv` and figures from all
  * record files plus the finished run folders. Re-running continues where it
- * stopped.
- *
- * - `--only` / `--seeds`: run a part (the selected runs, with these seeds).
- * - `--tables-only`: train nothing; rebuild the results from the record files
- *   (e.g. copied in from other machines) and whatever run folders exist.
- * - `--list`: print the selected `id seed` pairs, one per line, and exit.
- *
- * See results/README.md for the record format, parts and merging.
+ * stopped. `--only` / `--seeds` run a part; `--tables-only` trains nothing and
+ * rebuilds the results from the record files and whatever run folders exist;
+ * `--list` prints the selected `id seed` pairs. See results/README.md.
  */
-import { parseArgs } from "node:util";
-import {
-  budgetOf,
-  parseSeeds,
-  planTodo,
-  rebuildTables,
-  reproRuns,
-  runRepro,
-} from "../lib/repro/mod.ts";
+import { budgetOf, parseSeeds, parseTask, planTodo, rebuildTables, reproRuns } from "../mod.ts";
+import { runRepro, runTask, switchOn, taskHelp, type TaskSpec } from "../mod.ts";
+
+export const TASK: TaskSpec = {
+  name: "repro",
+  usage: ["--budget=smoke|small|medium|full [flags]", "--budget=B --tables-only | --list"],
+  keys: ["data.name", "data.root", "run.dir", "run.backend", "run.threads"],
+  flags: {
+    "budget=NAME": "smoke (default) | small | medium | full",
+    "only=ID,ID": "only these run ids",
+    "seeds=0,1,2": "these seeds for every selected run instead of each run's own",
+    "results=DIR": "records and tables root (default results/<budget>)",
+    "tables-only": "train nothing; rebuild the results from the records and run folders",
+    "list": "print the selected `id seed` pairs and exit",
+    "no-figures": "write no PNG figures",
+    "quiet": "print less",
+  },
+};
 
 if (import.meta.main) {
-  const { values: v } = parseArgs({
-    args: Deno.args,
-    options: {
-      budget: { type: "string", default: "smoke" },
-      "data.name": { type: "string", default: "fashion-mnist" },
-      "data.root": { type: "string", default: "" },
-      "run.dir": { type: "string" },
-      "run.backend": { type: "string", default: "auto" },
-      "run.threads": { type: "string", default: "0" },
-      results: { type: "string" },
-      only: { type: "string" },
-      seeds: { type: "string" },
-      "tables-only": { type: "boolean", default: false },
-      list: { type: "boolean", default: false },
-      "no-figures": { type: "boolean", default: false },
-      quiet: { type: "boolean", default: false },
-    },
-    strict: true,
-  });
-  try {
-    const budget = budgetOf(v.budget!).name;
-    const dir = v["run.dir"] ?? `runs/repro-${budget}`;
-    const only = v.only?.split(","), seeds = parseSeeds(v.seeds);
-    const figures = !v["no-figures"];
-    if (v.list) {
+  await runTask(async () => {
+    const { config, extras: x, help } = await parseTask(TASK, Deno.args);
+    if (help) return console.log(taskHelp(TASK));
+    const budget = budgetOf(x.budget ?? "smoke").name;
+    const dir = config.run.dir || `runs/repro-${budget}`;
+    const only = x.only?.split(","), seeds = parseSeeds(x.seeds);
+    const figures = !switchOn(x, "no-figures"), data = config.data;
+    if (switchOn(x, "list")) {
       for (const t of planTodo(reproRuns(budgetOf(budget)), { only, seeds })) {
         console.log(`${t.run.id} ${t.seed}`);
       }
-    } else if (v["tables-only"]) {
-      await rebuildTables({ budget, results: v.results, dir, dataName: v["data.name"], figures });
+    } else if (switchOn(x, "tables-only")) {
+      await rebuildTables({ budget, results: x.results, dir, dataName: data.name, figures });
     } else {
       await runRepro({
         budget,
         dir,
-        results: v.results,
-        data: { name: v["data.name"]!, root: v["data.root"]! },
-        backend: v["run.backend"]!,
-        threads: Number(v["run.threads"]),
+        results: x.results,
+        data: { name: data.name, root: data.root },
+        backend: config.run.backend,
+        threads: config.run.threads,
         only,
         seeds,
         figures,
-        quiet: v.quiet,
+        quiet: switchOn(x, "quiet"),
       });
     }
-  } catch (e) {
-    const name = (e as Error).name;
-    if (e instanceof RangeError || name === "ConfigError" || name === "DataError") {
-      console.error(`error: ${(e as Error).message}`);
-      Deno.exit(2);
-    }
-    throw e;
-  }
+  });
 }

@@ -3,23 +3,39 @@ import { join } from "node:path";
 import {
   checkPatchDividesImage,
   checkResumable,
+  CHOICES,
   type Config,
   ConfigError,
   configKeys,
   defaultConfig,
   describeKey,
   diffConfigs,
+  EXPERIMENT_SECTIONS,
   flattenConfig,
   formatHelp,
   keyKind,
   loadSavedConfig,
+  type MethodName,
   parseCli,
   parseCliValue,
+  parseTask,
   resolveConfig,
   RESUMABLE_KEYS,
+  runTask,
   saveConfig,
+  selectKeys,
+  type StrategyName,
+  switchOn,
+  TASK_SECTIONS,
+  taskHelp,
+  type TaskSpec,
   validateConfig,
 } from "../lib/config/mod.ts";
+import { BACKEND_CHOICES } from "../lib/backend/mod.ts";
+import { AMT_STRATEGIES } from "../lib/amt/mod.ts";
+import { COUNTINGS, METHOD_NAMES } from "../lib/mim/mod.ts";
+import { DATASET_NAMES } from "../lib/data/mod.ts";
+import { configHash, RunLockedError } from "../lib/run/mod.ts";
 
 /** Runs `fn` in a fresh temp folder holding `files` (relative path → text). */
 async function withFiles(
@@ -501,7 +517,9 @@ Deno.test("flattenConfig() and configKeys() cover the whole tree", () => {
   assert.deepEqual(Object.keys(flat), configKeys());
   assert.equal(flat["train.epochs"], 10);
   assert.deepEqual(flat["data.cropScale"], [0.2, 1]);
-  assert.equal(configKeys().length, 51);
+  assert.equal(configKeys().length, 94);
+  assert.equal(selectKeys(EXPERIMENT_SECTIONS).length, 51);
+  assert.equal(selectKeys(TASK_SECTIONS).length, 43);
   for (const key of configKeys()) {
     assert.ok(describeKey(key) !== "", `no description for ${key}`);
     assert.ok(keyKind(key) !== undefined);
@@ -582,4 +600,199 @@ Deno.test("diffConfigs() lists differing keys; checkResumable() allows RESUMABLE
     "train.batchSize: saved 64, now 128",
     "data.cropScale",
   );
+});
+
+// --- enum-like keys ----------------------------------------------------------
+
+Deno.test("CHOICES of the enum-like keys are the owning modules' own lists", () => {
+  assert.equal(CHOICES["mim.method"], METHOD_NAMES);
+  assert.equal(CHOICES["amt.strategy"], AMT_STRATEGIES);
+  assert.deepEqual(CHOICES["amt.counting"], ["auto", ...COUNTINGS]);
+  assert.deepEqual([...CHOICES["run.backend"]], [...BACKEND_CHOICES]);
+  assert.equal(CHOICES["data.name"], DATASET_NAMES);
+  // the schema's types are the unions: a method or strategy name type-checks as such
+  const method: MethodName = defaultConfig().mim.method;
+  const strategy: StrategyName = defaultConfig().amt.strategy;
+  assert.ok(METHOD_NAMES.includes(method) && AMT_STRATEGIES.includes(strategy));
+  throwsConfig(
+    () => resolveConfig({ argv: ["--probe.optimizer=larss"] }),
+    'probe.optimizer = "larss" is not one of: sgd, lars',
+    'Did you mean "lars"?',
+  );
+  throwsConfig(() => resolveConfig({ argv: ["--finetune.init=rand"] }), "pretrained, random");
+});
+
+Deno.test("validateConfig() checks the task sections' ranges", () => {
+  validateConfig(withValues({ "probe.warmupEpochs": -1, "finetune.layerDecay": 0 }));
+  validateConfig(withValues({ "probe.warmupEpochs": 2.5, "finetune.layerDecay": 1 }));
+  throwsConfig(
+    () => validateConfig(withValues({ "probe.warmupEpochs": -2 })),
+    "probe.warmupEpochs = -2 must be >= 0, or -1",
+  );
+  throwsConfig(() => validateConfig(withValues({ "finetune.layerDecay": 1.5 })), "(0, 1]");
+  throwsConfig(() => validateConfig(withValues({ "probe.batchSize": 1 })), "BatchNorm");
+  throwsConfig(() => validateConfig(withValues({ "knn.temperature": 0 })), "must be > 0");
+  throwsConfig(() => validateConfig(withValues({ "detect.steps": -1 })), "detect.steps = -1");
+  throwsConfig(
+    () => validateConfig(withValues({ "finetune.cropScale": [0.5, 0.2] })),
+    "finetune.cropScale = 0.5,0.2",
+  );
+});
+
+// --- task command lines ------------------------------------------------------
+
+Deno.test("parseCli() reads aliases, negated boolean aliases and deprecated spellings", () => {
+  const cli = parseCli(["--epochs=5", "--no-knn", "--backend", "cpu", "--train.steps=3"], {
+    aliases: { epochs: "probe.epochs", knn: "probe.knn", "train.steps": "detect.steps" },
+    deprecated: { backend: "run.backend" },
+  });
+  assert.deepEqual(cli.overrides, {
+    "probe.epochs": "5",
+    "probe.knn": "false",
+    "run.backend": "cpu",
+    "detect.steps": "3",
+  });
+  assert.deepEqual(cli.warnings, ["--backend is deprecated; use --run.backend"]);
+  // an alias is looked up before the keys: a task may give a dotted name its own meaning
+  const own = parseCli(["--train.batchSize=4"], {
+    aliases: { "train.batchSize": "detect.batchSize" },
+  });
+  assert.deepEqual(own.overrides, { "detect.batchSize": "4" });
+  assert.throws(() => parseCli([], { aliases: { x: "probe.nope" } }), /not a config key/);
+  throwsConfig(
+    () => parseCli(["--epoch=5"], { aliases: { epochs: "probe.epochs" } }),
+    '"--epochs"',
+  );
+});
+
+Deno.test("parseCli() refuses keys outside `keys`, naming the task's keys", () => {
+  const opts = { keys: ["probe", "run.backend"], aliases: { epochs: "probe.epochs" } };
+  assert.deepEqual(parseCli(["--probe.seed=1", "--run.backend=cpu"], opts).overrides, {
+    "probe.seed": "1",
+    "run.backend": "cpu",
+  });
+  throwsConfig(
+    () => parseCli(["--model.dim=8"], opts),
+    '"model.dim" is not a setting of this task',
+    "probe.*, run.backend",
+  );
+  throwsConfig(() => parseCli(["--no-data.flip"], opts), '"data.flip" is not a setting');
+});
+
+Deno.test("resolveConfig() applies `file` and typed `set` values between defaults and the command line", async () => {
+  await withFiles({ "b.yaml": "train:\n  epochs: 4\n  batchSize: 8\n" }, (dir) => {
+    const r = resolveConfig({
+      file: "b.yaml",
+      set: { "train.batchSize": 16, "data.limit": 32 },
+      setSource: "budget x",
+      argv: ["--data.limit=64"],
+      cwd: dir,
+    });
+    assert.equal(r.config.train.epochs, 4);
+    assert.equal(r.config.train.batchSize, 16);
+    assert.equal(r.config.data.limit, 64);
+    assert.equal(r.sources.keys["train.batchSize"], "budget x");
+    throwsConfig(() => resolveConfig({ set: { "train.epochs": "2" } }), "train.epochs", "code");
+    throwsConfig(
+      () => resolveConfig({ set: { "train.epochs": 0 }, setSource: "budget x" }),
+      "train.epochs = 0 must be >= 1. (set in budget x)",
+    );
+  });
+});
+
+Deno.test("saveConfig() writes the experiment sections unless told which", async () => {
+  await withFiles({}, async (dir) => {
+    const { config } = resolveConfig({ argv: ["--probe.epochs=7", "--train.epochs=3"] });
+    const tree = JSON.parse(await Deno.readTextFile(await saveConfig(join(dir, "a"), config)));
+    assert.deepEqual(Object.keys(tree), [...EXPERIMENT_SECTIONS]);
+    const back = await loadSavedConfig(join(dir, "a"));
+    assert.equal(back.train.epochs, 3);
+    assert.equal(back.probe.epochs, 30); // not saved: the default
+    await saveConfig(join(dir, "b"), config, { sections: ["run", "probe"] });
+    assert.equal((await loadSavedConfig(join(dir, "b"))).probe.epochs, 7);
+  });
+});
+
+Deno.test("task keys are resumable and leave the config hash as it was", () => {
+  for (const key of selectKeys(TASK_SECTIONS)) assert.ok(RESUMABLE_KEYS.includes(key), key);
+  const a = defaultConfig();
+  const b = withValues({ "probe.epochs": 3, "detect.budget": "small" });
+  checkResumable(a, b, "runs/x");
+  assert.equal(configHash(a), configHash(b));
+  throwsConfig(
+    () => checkResumable(a, withValues({ "train.batchSize": 8 }), "runs/x"),
+    "every probe.*, finetune.*, knn.*, detect.* key",
+  );
+});
+
+const SPEC: TaskSpec = {
+  name: "t",
+  usage: "--ckpt=DIR [--knn.key=value]",
+  keys: ["knn", "run.backend"],
+  aliases: { T: "knn.temperature" },
+  deprecated: { backend: "run.backend" },
+  flags: { "ckpt=DIR": "the run", force: "recompute" },
+};
+
+Deno.test("parseTask() parses with the task's keys, flags and base; taskHelp() lists them", async () => {
+  const warnings: string[] = [];
+  let seen: string | undefined;
+  const base = withValues({ "knn.testLimit": 5 });
+  const r = await parseTask(SPEC, ["--ckpt=runs/x", "--T=0.5", "--backend=cpu", "--force"], {
+    base: (cli) => {
+      seen = cli.extras.ckpt;
+      return base;
+    },
+    warn: (l) => warnings.push(l),
+  });
+  assert.equal(seen, "runs/x");
+  assert.equal(r.config.knn.temperature, 0.5);
+  assert.equal(r.config.knn.testLimit, 5);
+  assert.equal(r.config.run.backend, "cpu");
+  assert.equal(switchOn(r.extras, "force"), true);
+  assert.equal(switchOn(r.extras, "ckpt2"), false);
+  assert.deepEqual(warnings, ["--backend is deprecated; use --run.backend"]);
+  // --help: no base is read, nothing is validated
+  const h = await parseTask(SPEC, ["--help", "--knn.temperature=0"], {
+    base: () => {
+      throw new Error("base read for --help");
+    },
+  });
+  assert.ok(h.help);
+  await assert.rejects(() => parseTask(SPEC, ["runs/x"]), /unexpected argument "runs\/x"/);
+  await assert.rejects(() => parseTask(SPEC, ["--model.dim=2"]), /not a setting of this task/);
+  const text = taskHelp(SPEC);
+  assert.ok(text.startsWith("Usage: deno task t --ckpt=DIR"));
+  for (const key of selectKeys(SPEC.keys)) assert.ok(text.includes(`--${key}=`), key);
+  assert.ok(!text.includes("--train.epochs"));
+  assert.ok(text.includes("--ckpt=DIR") && text.includes("--force"));
+  assert.ok(text.includes("(also --T)") && text.includes("(deprecated: --backend)"));
+});
+
+Deno.test("runTask() exits 2 with one line for the user's errors and rethrows the rest", async () => {
+  const run = async (e: Error) => {
+    const lines: string[] = [];
+    let code: number | undefined;
+    await runTask(() => Promise.reject(e), {
+      error: (l) => lines.push(l),
+      exit: (c) => void (code = c),
+    });
+    return { lines, code };
+  };
+  const data = new Error("bad file");
+  data.name = "DataError";
+  for (
+    const e of [
+      new ConfigError("bad key"),
+      new RangeError("bad range"),
+      new RunLockedError("locked", null),
+      data,
+    ]
+  ) {
+    assert.deepEqual(await run(e), { lines: [`error: ${e.message}`], code: 2 });
+  }
+  await assert.rejects(() => run(new TypeError("a bug")), TypeError);
+  let ran = false;
+  await runTask(() => void (ran = true), { exit: () => assert.fail("exited") });
+  assert.ok(ran);
 });

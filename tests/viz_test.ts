@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Raster } from "../lib/data/types.ts";
-import type { MaskPlan } from "../lib/mim/plan.ts";
+import { type MaskPlan, planForImage } from "../lib/mim/plan.ts";
 import {
   accuracyCurveChart,
   barChart,
@@ -22,7 +22,6 @@ import {
   phaseChanges,
   PLAN_COLORS,
   PLAN_LEGEND,
-  planForImage,
   planImage,
   planProbabilities,
   readPng,

@@ -4,8 +4,32 @@
  *
  * @module
  */
-export * from "./sampler.ts";
-export * from "./weights.ts";
-export * from "./saliency.ts";
-export * from "./schedule.ts";
-export * from "./planner.ts";
+
+// The strategies and the Plackett-Luce sampler that cuts an order into masked / thrown / visible.
+export {
+  AMT_STRATEGIES,
+  type AmtStrategy,
+  sampleMaskPlan,
+  sampleMaskPlans,
+  type SampleOptions,
+  type SinglePlan,
+  STRATEGIES,
+  type Strategy,
+} from "./sampler.ts";
+
+// Saliency maps aligned with the crop and summed per patch (or mask unit).
+export { batchPatchWeights, patchWeights } from "./weights.ts";
+
+// The saliency pass (CLS attention of the last block) and the maps kept per image.
+export {
+  computeSaliency,
+  saliencyFromAttention,
+  type SaliencyPass,
+  SaliencyStore,
+} from "./saliency.ts";
+
+// When saliency is recomputed: warm-up, then every `interval` epochs.
+export { amtPhase, type AmtSchedule, isSaliencyUpdate, saliencyUpdates } from "./schedule.ts";
+
+// The AMT mask planner (a `MaskPlanner` for any MIM method).
+export { AmtPlanner, type AmtPlannerOptions } from "./planner.ts";

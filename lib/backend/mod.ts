@@ -73,7 +73,6 @@ import {
 
 /** The fast layer ops (dense, LayerNorm, GELU, attention) the model layers call: see `ops.ts`. */
 export * as ops from "./ops.ts";
-export { fastTransposedMatMul } from "./ops.ts";
 
 /**
  * Matmul precision (the wasm backend's native matmul; see `_blas.ts`):

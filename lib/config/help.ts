@@ -7,8 +7,8 @@
 
 import type { Config } from "./schema.ts";
 import { defaultConfig } from "./schema.ts";
-import { configKeys, configSections, describeKey, getConfigValue, keyKind } from "./keys.ts";
-import { CHOICES } from "./validate.ts";
+import { describeKey, getConfigValue, keyKind, selectKeys } from "./keys.ts";
+import { CHOICES } from "./choices.ts";
 
 /** Options of {@linkcode formatHelp}. */
 export interface HelpOptions {
@@ -16,8 +16,18 @@ export interface HelpOptions {
   usage?: string;
   /** Task-specific flags and their descriptions (`{ckpt: "checkpoint to resume"}`). */
   extras?: Readonly<Record<string, string>>;
+  /** More option rows, shown as given (`["--ckpt=RUN_DIR", "the run to evaluate"]`). */
+  rows?: readonly (readonly [string, string])[];
   /** Values to show instead of the defaults (e.g. the resolved config). */
   values?: Readonly<Config>;
+  /** The keys to list: sections or dotted keys (default all; see `ParseCliOptions.keys`). */
+  keys?: readonly string[];
+  /** Other spellings, flag → dotted key; shown after the key's description. */
+  aliases?: Readonly<Record<string, string>>;
+  /** Deprecated spellings, flag → dotted key; shown as such. */
+  deprecated?: Readonly<Record<string, string>>;
+  /** A paragraph shown under the usage line. */
+  about?: string;
 }
 
 function show(value: unknown): string {
@@ -48,15 +58,23 @@ export function formatHelp(opts: HelpOptions = {}): string {
   for (const [name, text] of Object.entries(opts.extras ?? {})) {
     rows.push([`--${name} VALUE`, text]);
   }
+  for (const [flag, text] of opts.rows ?? []) rows.push([flag, text]);
+  const spellings = (table: Readonly<Record<string, string>> | undefined, key: string) =>
+    Object.entries(table ?? {}).filter(([, k]) => k === key).map(([flag]) => `--${flag}`);
   const keyRows = new Map<string, [string, string][]>();
-  for (const section of configSections()) keyRows.set(section, []);
-  for (const key of configKeys()) {
+  for (const key of selectKeys(opts.keys)) {
     const kind = keyKind(key)!;
     let text = describeKey(key);
     const choices = CHOICES[key];
     if (choices) text += `${text ? ": " : ""}${choices.join(" | ")}`;
     text += ` [${kind}]`;
-    keyRows.get(key.slice(0, key.indexOf(".")))!.push([
+    const also = spellings(opts.aliases, key);
+    if (also.length > 0) text += ` (also ${also.join(", ")})`;
+    const old = spellings(opts.deprecated, key);
+    if (old.length > 0) text += ` (deprecated: ${old.join(", ")})`;
+    const section = key.slice(0, key.indexOf("."));
+    if (!keyRows.has(section)) keyRows.set(section, []);
+    keyRows.get(section)!.push([
       `--${key}=${show(getConfigValue(values, key))}`,
       text,
     ]);
@@ -68,6 +86,7 @@ export function formatHelp(opts: HelpOptions = {}): string {
   const line = ([flag, text]: [string, string]) => `  ${flag.padEnd(width)}  ${text}`;
   const out: string[] = [];
   if (opts.usage) out.push(`Usage: ${opts.usage}`, "");
+  if (opts.about) out.push(opts.about, "");
   out.push("Options:", ...rows.map(line), "");
   out.push(
     `Config keys (${opts.values ? "current values" : "defaults"}; ` +

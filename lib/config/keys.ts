@@ -41,6 +41,24 @@ export const INTEGER_KEYS: readonly string[] = Object.freeze([
   "run.seed",
   "run.threads",
   "run.vizImages",
+  "probe.epochs",
+  "probe.batchSize",
+  "probe.trainLimit",
+  "probe.testLimit",
+  "probe.featureBatchSize",
+  "probe.seed",
+  "finetune.epochs",
+  "finetune.batchSize",
+  "finetune.trainLimit",
+  "finetune.testLimit",
+  "finetune.seed",
+  "knn.trainLimit",
+  "knn.testLimit",
+  "knn.featureBatchSize",
+  "detect.steps",
+  "detect.batchSize",
+  "detect.trainScenes",
+  "detect.valScenes",
 ]);
 
 /** One line per key, shown by `--help`. */
@@ -97,6 +115,49 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   "run.threads": "wasm threads (0 = as many as work)",
   "run.vizImages": "images in the reconstruction figure",
   "run.name": "experiment name used in the default run folder",
+  "probe.dir": 'evaluation folder ("" = RUN_DIR/linprobe)',
+  "probe.epochs": "linear-probe epochs",
+  "probe.baseLr": "base lr; peak lr = baseLr * batchSize / 256",
+  "probe.batchSize": "probe batch size (>= 2: BatchNorm)",
+  "probe.optimizer": "SGD with momentum 0.9, or LARS (MAE)",
+  "probe.warmupEpochs": "linear lr warm-up in epochs (-1 = epochs / 10)",
+  "probe.trainLimit": "first N labelled training images (0 = all, as MAE probes)",
+  "probe.testLimit": "first N test images (0 = all)",
+  "probe.featureBatchSize": "images per feature-extraction pass",
+  "probe.knn": "also score weighted kNN (k = eval.knnK, T = 0.07) on the same features",
+  "probe.cache": "read and write the feature cache RUN_DIR/eval/features_*.bin",
+  "probe.seed": "probe init and data order",
+  "finetune.dir": 'evaluation folder ("" = RUN_DIR/finetune or RUN_DIR/finetune-random)',
+  "finetune.init": "start from the run's checkpoint, or train the same shape from scratch",
+  "finetune.epochs": "fine-tuning epochs",
+  "finetune.baseLr": "base lr; peak lr = baseLr * batchSize / 256",
+  "finetune.batchSize": "fine-tuning batch size",
+  "finetune.warmupEpochs": "linear lr warm-up in epochs (-1 = min(5, epochs / 5))",
+  "finetune.layerDecay": "layer-wise lr decay (0 = the method's: MAE 0.75, SimMIM 0.65; 1 = off)",
+  "finetune.labelSmoothing": "label smoothing, in [0, 1)",
+  "finetune.dropPath": "stochastic depth of the last block, in [0, 1)",
+  "finetune.weightDecay": "AdamW weight decay",
+  "finetune.cropScale": "RandomResizedCrop area-fraction range, 0 < a <= b <= 1",
+  "finetune.trainLimit": "first N labelled training images (0 = all)",
+  "finetune.testLimit": "first N test images (0 = all)",
+  "finetune.seed": "data order, crops, drop-path and head init",
+  "knn.dir": 'evaluation folder ("" = RUN_DIR/knn)',
+  "knn.temperature": "vote temperature T: votes are exp(cosine similarity / T)",
+  "knn.trainLimit": "first N labelled training images (0 = all)",
+  "knn.testLimit": "first N test images (0 = all)",
+  "knn.featureBatchSize": "images per feature-extraction pass",
+  "knn.cache": "read and write the feature cache RUN_DIR/eval/features_*.bin",
+  "detect.budget": "sizes of the detection experiment: smoke | small (lib/detect/budgets.ts)",
+  "detect.backbones": "comma-separated backbones: random, mae, mae-attn, mae-amt",
+  "detect.steps": "detector optimiser steps (0 = the budget's)",
+  "detect.batchSize": "scenes per detector step (0 = the budget's)",
+  "detect.lr": "detector peak lr (0 = the budget's)",
+  "detect.trainScenes": "generated training scenes (0 = the budget's)",
+  "detect.valScenes": "generated held-out scenes (0 = the budget's)",
+  "detect.reproDir": 'folder of finished `deno task repro` runs ("" = runs/repro-<budget>)',
+  "detect.maeRun": 'MAE pre-training run folder ("" = from reproDir, else trained here)',
+  "detect.maeAttnRun": 'MAE + attn-mask run folder ("" = from reproDir, else trained here)',
+  "detect.maeAmtRun": 'MAE + AMT run folder ("" = from reproDir, else trained here)',
 };
 
 interface KeyInfo {
@@ -139,6 +200,30 @@ export function configKeys(): string[] {
 /** The sections of the config tree (`data`, `model`, ...), in schema order. */
 export function configSections(): string[] {
   return [...new Set([...KEYS.values()].map((k) => k.section))];
+}
+
+/**
+ * The dotted keys that `patterns` name, in schema order: a pattern is a section
+ * (`"probe"`, every key in it) or a dotted key (`"run.backend"`). All keys when
+ * `patterns` is undefined.
+ *
+ * @throws {Error} for a pattern that names no key (a mistake in the caller).
+ * @example
+ * ```ts
+ * const keys = selectKeys(["run.backend", "knn"]);
+ * if (keys[0] !== "run.backend" || !keys.includes("knn.temperature")) throw new Error();
+ * ```
+ */
+export function selectKeys(patterns?: readonly string[]): string[] {
+  if (patterns === undefined) return configKeys();
+  for (const p of patterns) {
+    if (!KEYS.has(p) && !configSections().includes(p)) {
+      throw new Error(`selectKeys: "${p}" is neither a config section nor a dotted key`);
+    }
+  }
+  return configKeys().filter((k) =>
+    patterns.includes(k) || patterns.includes(KEYS.get(k)!.section)
+  );
 }
 
 /** The kind of a dotted key, or undefined for an unknown key. */

@@ -13,11 +13,14 @@ import { ConfigError } from "./errors.ts";
 import { closest, closestWord } from "./_suggest.ts";
 import { applyTree, type Locate } from "./_tree.ts";
 import {
+  checkFileValue,
   configKeys,
+  type ConfigValue,
   deepFreeze,
   getConfigValue,
   keyKind,
   parseCliValue,
+  selectKeys,
   setConfigValue,
   unknownKeyMessage,
 } from "./keys.ts";
@@ -36,15 +39,30 @@ export interface CliArgs {
   positional: string[];
   /** `--help` or `-h` was given. */
   help: boolean;
+  /** One line per deprecated spelling used (`--backend is deprecated; use --run.backend`). */
+  warnings: string[];
 }
 
 /** Options of {@linkcode parseCli}. */
 export interface ParseCliOptions {
   /**
    * Non-dotted flags the task accepts besides `--config` and `--help`
-   * (e.g. `["ckpt", "budget"]`). Given without a value they read `"true"`.
+   * (e.g. `["ckpt", "force"]`). Given without a value they read `"true"`.
    */
   extraKeys?: readonly string[];
+  /**
+   * Other spellings of config keys, flag name → dotted key (`{epochs: "probe.epochs"}`):
+   * `--epochs=5` sets `probe.epochs`, `--no-knn` clears a boolean one. An alias is
+   * looked up before the keys, so a task may give a dotted name its own meaning.
+   */
+  aliases?: Readonly<Record<string, string>>;
+  /** Like `aliases`, but each use adds a line to `warnings`. */
+  deprecated?: Readonly<Record<string, string>>;
+  /**
+   * The keys the command line may set: sections (`"probe"`) or dotted keys
+   * (`"run.backend"`); default every key. Another key is refused, naming these.
+   */
+  keys?: readonly string[];
 }
 
 const BOOLEAN_WORDS = new Set(["true", "false", "1", "0", "yes", "no", "on", "off"]);
@@ -56,7 +74,8 @@ const BOOLEAN_WORDS = new Set(["true", "false", "1", "0", "yes", "no", "on", "of
  *
  * Accepted: `--config FILE`, `--config=FILE`, `--a.b=value`, `--a.b value`,
  * `--a.b` (booleans: true), `--no-a.b` (booleans: false), `--help`, `-h`,
- * `--` (the rest is positional).
+ * `--` (the rest is positional); and the task's `aliases` and `deprecated`
+ * spellings of keys, restricted to its `keys` when given.
  *
  * @throws {ConfigError} for an unknown key or flag (with the closest match),
  *   or a flag missing its value.
@@ -75,7 +94,40 @@ export function parseCli(argv: readonly string[], opts: ParseCliOptions = {}): C
       );
     }
   }
-  const out: CliArgs = { overrides: {}, extras: {}, positional: [], help: false };
+  const aliases = new Map<string, { key: string; deprecated: boolean }>();
+  for (const [table, deprecated] of [[opts.aliases, false], [opts.deprecated, true]] as const) {
+    for (const [name, key] of Object.entries(table ?? {})) {
+      if (keyKind(key) === undefined) {
+        throw new Error(`parseCli: alias "--${name}" names "${key}", which is not a config key`);
+      }
+      if (extraKeys.includes(name) || name === "config" || name === "help" || aliases.has(name)) {
+        throw new Error(`parseCli: alias "--${name}" collides with another flag`);
+      }
+      aliases.set(name, { key, deprecated });
+    }
+  }
+  const allowed = opts.keys ? new Set(selectKeys(opts.keys)) : undefined;
+  const out: CliArgs = { overrides: {}, extras: {}, positional: [], help: false, warnings: [] };
+  /** The config key a flag name sets (an alias first), or undefined. */
+  const keyOf = (flag: string): string | undefined => {
+    const alias = aliases.get(flag);
+    if (alias) return alias.key;
+    return keyKind(flag) !== undefined ? flag : undefined;
+  };
+  /** Refuses a key outside `opts.keys`; notes a deprecated spelling. */
+  const accept = (flag: string, key: string): void => {
+    if (allowed && !allowed.has(key)) {
+      const shown = opts.keys!.map((p) => (p.includes(".") ? p : `${p}.*`)).join(", ");
+      throw new ConfigError(
+        `--${flag}: "${key}" is not a setting of this task; its command line takes ${shown} ` +
+          `(run with --help to list them).`,
+        { key, source: "command line" },
+      );
+    }
+    if (aliases.get(flag)?.deprecated) {
+      out.warnings.push(`--${flag} is deprecated; use --${key}`);
+    }
+  };
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i];
     if (token === "--") {
@@ -131,26 +183,30 @@ export function parseCli(argv: readonly string[], opts: ParseCliOptions = {}): C
       out.extras[name] = takeValue() ?? "true";
       continue;
     }
-    if (name.startsWith("no-") && inline === undefined) {
+    if (name.startsWith("no-") && inline === undefined && keyOf(name) === undefined) {
       const negated = name.slice(3);
-      if (keyKind(negated) === "boolean") {
-        out.overrides[negated] = "false";
+      const negatedKey = keyOf(negated);
+      if (negatedKey !== undefined && keyKind(negatedKey) === "boolean") {
+        accept(negated, negatedKey);
+        out.overrides[negatedKey] = "false";
         continue;
       }
       if (extraKeys.includes(negated)) {
         out.extras[negated] = "false";
         continue;
       }
-      if (keyKind(negated) !== undefined) {
+      if (negatedKey !== undefined) {
         throw new ConfigError(
           `--${name}: "${negated}" is not a boolean key, so it cannot be negated; ` +
             `write --${negated}=VALUE instead.`,
-          { key: negated, source: "command line" },
+          { key: negatedKey, source: "command line" },
         );
       }
     }
-    const kind = keyKind(name);
-    if (kind !== undefined) {
+    const key = keyOf(name);
+    if (key !== undefined) {
+      accept(name, key);
+      const kind = keyKind(key)!;
       let value: string | undefined;
       if (kind === "boolean") {
         if (inline !== undefined) value = inline;
@@ -160,13 +216,13 @@ export function parseCli(argv: readonly string[], opts: ParseCliOptions = {}): C
         value = takeValue();
       }
       if (value === undefined) {
-        const d = getConfigValue(defaultConfig(), name);
+        const d = getConfigValue(defaultConfig(), key);
         throw new ConfigError(
           `--${name} needs a value, e.g. --${name}=${Array.isArray(d) ? d.join(",") : String(d)}.`,
-          { key: name, source: "command line" },
+          { key, source: "command line" },
         );
       }
-      out.overrides[name] = value;
+      out.overrides[key] = value;
       continue;
     }
     // Unknown: name what was typed, with its value when one follows.
@@ -177,8 +233,8 @@ export function parseCli(argv: readonly string[], opts: ParseCliOptions = {}): C
         source: "command line",
       });
     }
-    const flags = ["config", "help", ...extraKeys];
-    const guess = closest(name, [...flags, ...configKeys()]);
+    const flags = ["config", "help", ...extraKeys, ...aliases.keys()];
+    const guess = closest(name, [...flags, ...(allowed ?? configKeys())]);
     throw new ConfigError(
       `unknown option "--${name}" (from the command line: ${shown}). ` +
         (guess !== undefined ? `Did you mean "--${guess}"? ` : "") +
@@ -199,13 +255,21 @@ export interface ConfigSources {
 }
 
 /** Options of {@linkcode resolveConfig}. */
-export interface ResolveOptions {
-  /** The command line (e.g. `Deno.args`). */
-  argv: readonly string[];
+export interface ResolveOptions extends ParseCliOptions {
+  /** The command line (e.g. `Deno.args`); default none. */
+  argv?: readonly string[];
   /** Starting values instead of `defaultConfig()` (not modified). */
   base?: Readonly<Config>;
-  /** Task-specific flags, returned in `extras` (see {@linkcode parseCli}). */
-  extraKeys?: readonly string[];
+  /** A YAML file read before the command line's `--config` (as if given first). */
+  file?: string;
+  /**
+   * Typed values set in code, after the files and before the command line:
+   * `{"train.epochs": 2}` (the way a library builds a run's config without
+   * writing argv strings). Checked like values read from a file.
+   */
+  set?: Readonly<Record<string, ConfigValue>>;
+  /** What `sources` and messages call the `set` values (default `"code"`). */
+  setSource?: string;
   /** Folder that relative `--config` paths and `configs/` are taken from (default `Deno.cwd()`). */
   cwd?: string;
 }
@@ -222,6 +286,8 @@ export interface ResolvedConfig {
    */
   help: boolean;
   sources: ConfigSources;
+  /** Deprecated spellings used on the command line, one line each (see {@linkcode parseCli}). */
+  warnings: string[];
 }
 
 /**
@@ -238,17 +304,23 @@ export interface ResolvedConfig {
  */
 export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
   const cwd = opts.cwd ?? Deno.cwd();
-  const cli = parseCli(opts.argv, { extraKeys: opts.extraKeys });
+  const cli = parseCli(opts.argv ?? [], opts);
   const config: Config = structuredClone(opts.base ?? defaultConfig()) as Config;
   const sources: ConfigSources = { files: [], keys: {} };
   for (const key of configKeys()) sources.keys[key] = "default";
 
-  if (cli.configFile !== undefined) {
-    const path = isAbsolute(cli.configFile) ? cli.configFile : join(cwd, cli.configFile);
+  for (const file of [opts.file, cli.configFile]) {
+    if (file === undefined) continue;
+    const path = isAbsolute(file) ? file : join(cwd, file);
     for (const layer of loadYamlLayers(resolve(path), cwd, [], undefined)) {
       applyTree(config, layer.tree, layer.label, layer.locate, sources.keys, ["extends"]);
       sources.files.push(layer.label);
     }
+  }
+  const setSource = opts.setSource ?? "code";
+  for (const [key, value] of Object.entries(opts.set ?? {})) {
+    setConfigValue(config, key, checkFileValue(key, value, setSource));
+    sources.keys[key] = setSource;
   }
   for (const [key, text] of Object.entries(cli.overrides)) {
     setConfigValue(config, key, parseCliValue(key, text, `the command line: --${key}=${text}`));
@@ -264,6 +336,7 @@ export function resolveConfig(opts: ResolveOptions): ResolvedConfig {
     positional: cli.positional,
     help: cli.help,
     sources,
+    warnings: cli.warnings,
   };
 }
 

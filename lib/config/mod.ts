@@ -1,7 +1,8 @@
 /**
  * The experiment config: the typed tree and its defaults, CLI and YAML
  * resolution (defaults → YAML → `--section.key=value`), validation, help
- * text, and the copy saved in each run folder.
+ * text, the copy saved in each run folder, and the command line of every
+ * task (`parseTask`, `taskHelp`, `runTask`).
  *
  * @example
  * ```ts
@@ -17,13 +18,37 @@ export type {
   AmtConfig,
   Config,
   DataConfig,
+  DetectConfig,
   EvalConfig,
+  FinetuneConfig,
+  KnnConfig,
   MimConfig,
   ModelConfig,
+  ProbeConfig,
   RunConfig,
   TrainConfig,
 } from "./schema.ts";
-export { defaultConfig } from "./schema.ts";
+export { defaultConfig, EXPERIMENT_SECTIONS, TASK_SECTIONS } from "./schema.ts";
+export type {
+  BackendName,
+  BadImagePolicy,
+  CountingName,
+  DatasetName,
+  FinetuneInit,
+  MethodName,
+  ProbeOptimizer,
+  StrategyName,
+} from "./choices.ts";
+export {
+  BACKEND_NAMES,
+  CHOICES,
+  COUNTING_CHOICES,
+  DATASET_CHOICES,
+  FINETUNE_INITS,
+  METHOD_CHOICES,
+  PROBE_OPTIMIZERS,
+  STRATEGY_CHOICES,
+} from "./choices.ts";
 export { ConfigError } from "./errors.ts";
 export type { ConfigValue, ValueKind } from "./keys.ts";
 export {
@@ -37,6 +62,7 @@ export {
   INTEGER_KEYS,
   keyKind,
   parseCliValue,
+  selectKeys,
 } from "./keys.ts";
 export type {
   CliArgs,
@@ -46,7 +72,7 @@ export type {
   ResolveOptions,
 } from "./load.ts";
 export { parseCli, resolveConfig } from "./load.ts";
-export { checkPatchDividesImage, CHOICES, validateConfig } from "./validate.ts";
+export { checkPatchDividesImage, validateConfig } from "./validate.ts";
 export type { HelpOptions } from "./help.ts";
 export { formatHelp } from "./help.ts";
 export {
@@ -56,4 +82,7 @@ export {
   loadSavedConfig,
   RESUMABLE_KEYS,
   saveConfig,
+  type SaveConfigOptions,
 } from "./saved.ts";
+export type { ParseTaskOptions, RunTaskOptions, TaskSpec } from "./cli.ts";
+export { isTaskError, parseTask, runTask, switchOn, taskHelp } from "./cli.ts";

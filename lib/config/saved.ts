@@ -7,7 +7,7 @@
 
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/fs.ts";
-import { type Config, defaultConfig } from "./schema.ts";
+import { type Config, defaultConfig, EXPERIMENT_SECTIONS, TASK_SECTIONS } from "./schema.ts";
 import { ConfigError } from "./errors.ts";
 import { applyTree } from "./_tree.ts";
 import { configKeys, deepFreeze, flattenConfig, formatValue } from "./keys.ts";
@@ -16,12 +16,8 @@ import { validateConfig } from "./validate.ts";
 /** File name of the saved config inside a run folder. */
 export const CONFIG_FILE = "config.json";
 
-/**
- * Keys that may differ between a run folder's saved config and the config a
- * resume is started with: they change how long or where a run goes, not
- * what it computes.
- */
-export const RESUMABLE_KEYS: readonly string[] = Object.freeze([
+/** The experiment keys a resume may change: how long or where a run goes, not what it computes. */
+const RESUMABLE_EXPERIMENT_KEYS: readonly string[] = Object.freeze([
   "train.epochs",
   "train.maxSteps",
   "train.logEvery",
@@ -34,14 +30,41 @@ export const RESUMABLE_KEYS: readonly string[] = Object.freeze([
 ]);
 
 /**
+ * Keys that may differ between a run folder's saved config and the config a
+ * resume is started with: they change how long or where a run goes, not
+ * what it computes; and every key of the task sections (`probe`, `finetune`,
+ * `knn`, `detect`), which pre-training does not read.
+ */
+export const RESUMABLE_KEYS: readonly string[] = Object.freeze([
+  ...RESUMABLE_EXPERIMENT_KEYS,
+  ...configKeys().filter((k) => (TASK_SECTIONS as readonly string[]).includes(k.split(".")[0])),
+]);
+
+/** Options of {@linkcode saveConfig}. */
+export interface SaveConfigOptions {
+  /**
+   * The sections to write (default {@linkcode EXPERIMENT_SECTIONS}: what a
+   * pre-training run computes). A task adds its own (`[...EXPERIMENT_SECTIONS,
+   * "probe"]`); sections left out read as their defaults.
+   */
+  sections?: readonly (keyof Config)[];
+}
+
+/**
  * Writes `config.json` into `dir` (created if needed), atomically: the JSON
  * goes to `config.json.tmp`, then is renamed over `config.json`.
  *
  * @returns the path written.
  */
-export async function saveConfig(dir: string, config: Readonly<Config>): Promise<string> {
+export async function saveConfig(
+  dir: string,
+  config: Readonly<Config>,
+  opts: SaveConfigOptions = {},
+): Promise<string> {
   const path = join(dir, CONFIG_FILE);
-  await writeFileAtomic(path, JSON.stringify(config, null, 2) + "\n");
+  const tree: Record<string, unknown> = {};
+  for (const section of opts.sections ?? EXPERIMENT_SECTIONS) tree[section] = config[section];
+  await writeFileAtomic(path, JSON.stringify(tree, null, 2) + "\n");
   return path;
 }
 
@@ -122,11 +145,17 @@ export function checkResumable(
   const fs = flattenConfig(saved);
   const fc = flattenConfig(current);
   const lines = keys.map((k) => `  - ${k}: saved ${formatValue(fs[k])}, now ${formatValue(fc[k])}`);
+  const taskKeys = allowed.filter((k) =>
+    (TASK_SECTIONS as readonly string[]).includes(k.split(".")[0])
+  );
+  const shown = taskKeys.length === RESUMABLE_KEYS.length - RESUMABLE_EXPERIMENT_KEYS.length
+    ? [...allowed.filter((k) => !taskKeys.includes(k)), `every ${TASK_SECTIONS.join(".*, ")}.* key`]
+    : allowed;
   throw new ConfigError(
     `cannot resume run folder "${dir}": its config differs on ${keys.length} key(s):\n` +
       lines.join("\n") +
       `\nResume with the saved config (--config ${join(dir, CONFIG_FILE)}; JSON is YAML) ` +
-      `or start a new run folder. Keys allowed to change: ${allowed.join(", ")}.`,
+      `or start a new run folder. Keys allowed to change: ${shown.join(", ")}.`,
     { key: keys[0], source: dir, problems: lines.map((l) => l.slice(4)) },
   );
 }

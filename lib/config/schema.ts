@@ -5,13 +5,32 @@
  * overrides. The resolved config is validated, frozen and saved into the run
  * folder as `config.json`.
  *
+ * The tree has two parts. The experiment sections (`data` ... `run`,
+ * {@linkcode EXPERIMENT_SECTIONS}) say what a pre-training run computes and
+ * are what its `config.json` holds. The task sections (`probe`, `finetune`,
+ * `knn`, `detect`, {@linkcode TASK_SECTIONS}) are the settings of the
+ * evaluation and transfer tasks that read a run; they never change what
+ * pre-training computes, and each task saves the experiment sections plus its
+ * own into its output folder.
+ *
  * @module
  */
+
+import type {
+  BackendName,
+  BadImagePolicy,
+  CountingName,
+  DatasetName,
+  FinetuneInit,
+  MethodName,
+  ProbeOptimizer,
+  StrategyName,
+} from "./choices.ts";
 
 /** Dataset selection and preprocessing. */
 export interface DataConfig {
   /** fashion-mnist | cifar10 | cifar100 | stl10 | tiny-imagenet | imagenet | image-folder | synthetic */
-  name: string;
+  name: DatasetName;
   /** Folder holding the dataset files; "" means the embedded default (Fashion-MNIST only). */
   root: string;
   /** Split used for pre-training: train | test | unlabeled | train+unlabeled. */
@@ -27,7 +46,7 @@ export interface DataConfig {
   /** Random horizontal flips. */
   flip: boolean;
   /** Image folders: what to do with an unreadable file: "skip" (warn) or "fail". */
-  onBadImage: string;
+  onBadImage: BadImagePolicy;
 }
 
 /** The ViT encoder/decoder shape. */
@@ -52,7 +71,7 @@ export interface ModelConfig {
 /** The masked-image-modeling method. */
 export interface MimConfig {
   /** mae | simmim */
-  method: string;
+  method: MethodName;
   /** Random-masking ratio (MAE 0.75, SimMIM 0.6). */
   maskRatio: number;
   /** Per-patch normalised pixel targets (MAE). */
@@ -64,7 +83,7 @@ export interface MimConfig {
 /** Attention-driven masking and throwing. */
 export interface AmtConfig {
   /** Off when "none": plain random masking with mim.maskRatio. */
-  strategy: string; // none | amt | attn-mask | random | random-throw | attn-throw-low
+  strategy: StrategyName; // none | amt | attn-mask | random | random-throw | attn-throw-low
   maskRatio: number;
   throwRatio: number;
   /** Epochs of plain random masking before the first saliency pass. */
@@ -75,7 +94,7 @@ export interface AmtConfig {
    * How ratios become patch counts, for every strategy (random included): auto (the method's:
    * floor for MAE, ceil for SimMIM) | floor | ceil. `config.json` holds the resolved rule.
    */
-  counting: string;
+  counting: CountingName;
   /** Batch size of the saliency pass. */
   batchSize: number;
 }
@@ -116,7 +135,7 @@ export interface RunConfig {
   dir: string;
   seed: number;
   /** auto | wasm | cpu | webgpu | tensorflow */
-  backend: string;
+  backend: BackendName;
   /** wasm threads (0 = as many as work). */
   threads: number;
   /** Images in the reconstruction figure. */
@@ -125,7 +144,96 @@ export interface RunConfig {
   name: string;
 }
 
-/** The whole experiment. */
+/** `deno task linprobe`: the linear probe (MAE protocol) on a run's frozen CLS features. */
+export interface ProbeConfig {
+  /** Evaluation folder; "" = `<RUN_DIR>/linprobe`. */
+  dir: string;
+  epochs: number;
+  /** Peak lr = baseLr * batchSize / 256. */
+  baseLr: number;
+  batchSize: number;
+  /** sgd (momentum 0.9) | lars (MAE's). */
+  optimizer: ProbeOptimizer;
+  /** Linear lr warm-up in epochs; -1 = epochs / 10. */
+  warmupEpochs: number;
+  /** First N labelled training / test images (0 = all). */
+  trainLimit: number;
+  testLimit: number;
+  /** Images per feature-extraction pass. */
+  featureBatchSize: number;
+  /** Also score weighted kNN (k = eval.knnK, T = 0.07) on the same features. */
+  knn: boolean;
+  /** Read and write the per-checkpoint feature cache `<RUN_DIR>/eval/`. */
+  cache: boolean;
+  /** Probe init and data order. */
+  seed: number;
+}
+
+/** `deno task finetune`: fine-tuning the whole encoder with layer-wise lr decay. */
+export interface FinetuneConfig {
+  /** Evaluation folder; "" = `<RUN_DIR>/finetune` (`finetune-random` for random init). */
+  dir: string;
+  /** pretrained (the run's checkpoint) | random (the same shape from scratch). */
+  init: FinetuneInit;
+  epochs: number;
+  /** Peak lr = baseLr * batchSize / 256. */
+  baseLr: number;
+  batchSize: number;
+  /** Linear lr warm-up in epochs; -1 = min(5, epochs / 5). */
+  warmupEpochs: number;
+  /** Layer-wise lr decay; 0 = the method's (MAE 0.75, SimMIM 0.65); 1 = off. */
+  layerDecay: number;
+  labelSmoothing: number;
+  dropPath: number;
+  weightDecay: number;
+  /** RandomResizedCrop area range. */
+  cropScale: [number, number];
+  /** First N labelled training / test images (0 = all). */
+  trainLimit: number;
+  testLimit: number;
+  /** Data order, crops, drop-path and head init. */
+  seed: number;
+}
+
+/** `deno task knn`: weighted kNN on a run's frozen CLS features (k is `eval.knnK`). */
+export interface KnnConfig {
+  /** Evaluation folder; "" = `<RUN_DIR>/knn`. */
+  dir: string;
+  /** Vote temperature: votes are exp(similarity / T). */
+  temperature: number;
+  /** First N labelled training / test images (0 = all). */
+  trainLimit: number;
+  testLimit: number;
+  featureBatchSize: number;
+  cache: boolean;
+}
+
+/**
+ * `deno task detect`: the paper's Table 3 on generated scenes. A budget
+ * (lib/detect/budgets.ts) sets every size; the number keys override it when
+ * non-zero, and the detect folder's `config.json` holds the values used.
+ */
+export interface DetectConfig {
+  /** smoke | small (lib/detect/budgets.ts). */
+  budget: string;
+  /** Comma-separated backbones of Table 3: random, mae, mae-attn, mae-amt. */
+  backbones: string;
+  /** Detector optimiser steps, batch size and peak lr (0 = the budget's). */
+  steps: number;
+  batchSize: number;
+  lr: number;
+  /** Generated training / held-out scenes (0 = the budget's). */
+  trainScenes: number;
+  valScenes: number;
+  /** Where finished `deno task repro` runs are looked for; "" = `runs/repro-<budget>`. */
+  reproDir: string;
+  /** Pre-training run folders of the backbones ("" = from reproDir, else trained here). */
+  maeRun: string;
+  maeAttnRun: string;
+  maeAmtRun: string;
+}
+
+/** The whole tree: the experiment sections, then the task sections. */
 export interface Config {
   data: DataConfig;
   model: ModelConfig;
@@ -134,9 +242,32 @@ export interface Config {
   train: TrainConfig;
   eval: EvalConfig;
   run: RunConfig;
+  probe: ProbeConfig;
+  finetune: FinetuneConfig;
+  knn: KnnConfig;
+  detect: DetectConfig;
 }
 
-/** Defaults for every key (a short MAE run on embedded Fashion-MNIST). */
+/** The sections that say what a pre-training run computes (its `config.json`). */
+export const EXPERIMENT_SECTIONS: readonly (keyof Config)[] = Object.freeze<(keyof Config)[]>([
+  "data",
+  "model",
+  "mim",
+  "amt",
+  "train",
+  "eval",
+  "run",
+]);
+
+/** The sections of the tasks that read a run; a pre-training resume may change any of them. */
+export const TASK_SECTIONS: readonly (keyof Config)[] = Object.freeze<(keyof Config)[]>([
+  "probe",
+  "finetune",
+  "knn",
+  "detect",
+]);
+
+/** Defaults for every key (a short MAE run on embedded Fashion-MNIST, and the tasks' recipes). */
 export function defaultConfig(): Config {
   return {
     data: {
@@ -189,5 +320,56 @@ export function defaultConfig(): Config {
     },
     eval: { knnEvery: 0, knnK: 20 },
     run: { dir: "", seed: 0, backend: "auto", threads: 0, vizImages: 8, name: "mae" },
+    probe: {
+      dir: "",
+      epochs: 30,
+      baseLr: 0.1,
+      batchSize: 256,
+      optimizer: "sgd",
+      warmupEpochs: -1,
+      trainLimit: 0,
+      testLimit: 0,
+      featureBatchSize: 128,
+      knn: true,
+      cache: true,
+      seed: 0,
+    },
+    finetune: {
+      dir: "",
+      init: "pretrained",
+      epochs: 3,
+      baseLr: 2e-2,
+      batchSize: 32,
+      warmupEpochs: -1,
+      layerDecay: 0,
+      labelSmoothing: 0.1,
+      dropPath: 0.1,
+      weightDecay: 0.05,
+      cropScale: [0.2, 1.0],
+      trainLimit: 2048,
+      testLimit: 1000,
+      seed: 0,
+    },
+    knn: {
+      dir: "",
+      temperature: 0.07,
+      trainLimit: 10000,
+      testLimit: 0,
+      featureBatchSize: 128,
+      cache: true,
+    },
+    detect: {
+      budget: "smoke",
+      backbones: "random,mae,mae-attn,mae-amt",
+      steps: 0,
+      batchSize: 0,
+      lr: 0,
+      trainScenes: 0,
+      valScenes: 0,
+      reproDir: "",
+      maeRun: "",
+      maeAttnRun: "",
+      maeAmtRun: "",
+    },
   };
 }

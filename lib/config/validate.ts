@@ -12,26 +12,9 @@ import type { Config } from "./schema.ts";
 import { ConfigError } from "./errors.ts";
 import { closestWord } from "./_suggest.ts";
 import { configKeys, formatValue, getConfigValue, keyKind } from "./keys.ts";
-import { PRESET_NAMES } from "../vit/presets.ts";
-import { DATASET_NAMES } from "../data/names.ts";
+import { CHOICES } from "./choices.ts";
 
-/** Accepted values of the string keys that take one of a fixed set. */
-export const CHOICES: Readonly<Record<string, readonly string[]>> = Object.freeze({
-  "data.name": DATASET_NAMES,
-  "data.onBadImage": Object.freeze(["skip", "fail"]),
-  "model.preset": PRESET_NAMES,
-  "mim.method": Object.freeze(["mae", "simmim"]),
-  "amt.strategy": Object.freeze([
-    "none",
-    "amt",
-    "attn-mask",
-    "random",
-    "random-throw",
-    "attn-throw-low",
-  ]),
-  "amt.counting": Object.freeze(["auto", "floor", "ceil"]),
-  "run.backend": Object.freeze(["auto", "wasm", "cpu", "webgpu", "tensorflow"]),
-});
+export { CHOICES };
 
 function divisors(n: number): number[] {
   const out: number[] = [];
@@ -172,8 +155,42 @@ export function validateConfig(
       "run.seed",
       "run.threads",
       "run.vizImages",
+      "probe.trainLimit",
+      "probe.testLimit",
+      "probe.seed",
+      "finetune.weightDecay",
+      "finetune.trainLimit",
+      "finetune.testLimit",
+      "finetune.seed",
+      "knn.trainLimit",
+      "knn.testLimit",
+      "detect.steps",
+      "detect.batchSize",
+      "detect.lr",
+      "detect.trainScenes",
+      "detect.valScenes",
     ]
   ) atLeast(key, 0, " (0 = default/off)");
+  for (const key of ["probe.epochs", "finetune.epochs", "finetune.batchSize"]) atLeast(key, 1);
+  for (const key of ["probe.featureBatchSize", "knn.featureBatchSize"]) atLeast(key, 1);
+  atLeast("probe.batchSize", 2, " (BatchNorm needs two images)");
+  for (const key of ["probe.baseLr", "finetune.baseLr", "knn.temperature"]) {
+    if (usable(key) && !(num(key) > 0)) fail([key], `${key} = ${num(key)} must be > 0.`);
+  }
+  for (const key of ["probe.warmupEpochs", "finetune.warmupEpochs"]) {
+    if (usable(key) && !(num(key) >= 0 || num(key) === -1)) {
+      fail([key], `${key} = ${num(key)} must be >= 0, or -1 for the default warm-up.`);
+    }
+  }
+  if (usable("finetune.layerDecay")) {
+    const x = num("finetune.layerDecay");
+    if (!(x >= 0 && x <= 1)) {
+      fail(
+        ["finetune.layerDecay"],
+        `finetune.layerDecay = ${x} must be in (0, 1] (1 = off), or 0 for the method's.`,
+      );
+    }
+  }
   atLeast("train.epochs", 1);
   atLeast("train.batchSize", 1);
   atLeast("amt.batchSize", 1);
@@ -199,6 +216,8 @@ export function validateConfig(
   inRange("model.dropPath", 0, 1, false);
   inRange("train.beta1", 0, 1, false);
   inRange("train.beta2", 0, 1, false);
+  inRange("finetune.labelSmoothing", 0, 1, false);
+  inRange("finetune.dropPath", 0, 1, false);
   if (usable("amt.maskRatio", "amt.throwRatio")) {
     const sum = num("amt.maskRatio") + num("amt.throwRatio");
     if (!(sum < 1)) {
@@ -210,13 +229,11 @@ export function validateConfig(
     }
   }
 
-  if (usable("data.cropScale")) {
-    const [a, b] = v("data.cropScale") as [number, number];
+  for (const key of ["data.cropScale", "finetune.cropScale"]) {
+    if (!usable(key)) continue;
+    const [a, b] = v(key) as [number, number];
     if (!(a > 0 && a <= b && b <= 1)) {
-      fail(
-        ["data.cropScale"],
-        `data.cropScale = ${a},${b} must satisfy 0 < a <= b <= 1 (e.g. 0.2,1).`,
-      );
+      fail([key], `${key} = ${a},${b} must satisfy 0 < a <= b <= 1 (e.g. 0.2,1).`);
     }
   }
   if (usable("data.cropRatio")) {
@@ -229,7 +246,7 @@ export function validateConfig(
     }
   }
 
-  for (const key of ["data.split", "run.name"]) {
+  for (const key of ["data.split", "run.name", "detect.budget", "detect.backbones"]) {
     if (usable(key) && (v(key) as string).trim() === "") fail([key], `${key} must not be empty.`);
   }
   if (usable("run.name")) {

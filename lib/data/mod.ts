@@ -8,14 +8,56 @@
  * @module
  */
 
-export * from "./types.ts";
-export * from "./names.ts";
-export * from "./errors.ts";
-export * from "./idx.ts";
-export * from "./cifar.ts";
-export * from "./stl10.ts";
-export * from "./image_folder.ts";
-export * from "./synthetic.ts";
-export * from "./registry.ts";
-export * from "./augment.ts";
-export * from "./batch.ts";
+// Items, rasters and crop boxes.
+export { type CropBox, type Dataset, FULL_BOX, type Item, type Raster } from "./types.ts";
+
+// Dataset names and the error every reader throws.
+export { DATASET_NAMES } from "./names.ts";
+export { DataError } from "./errors.ts";
+
+// Opening a dataset by name.
+export {
+  limitDataset,
+  nativeChannels,
+  nativeSize,
+  openDataset,
+  type OpenOptions,
+} from "./registry.ts";
+
+// The readers.
+export {
+  embeddedFashionMnistRoot,
+  FASHION_MNIST_CLASSES,
+  FASHION_MNIST_MEAN,
+  FASHION_MNIST_STD,
+  fashionMnistRoot,
+  IDX_IMAGES_MAGIC,
+  IDX_LABELS_MAGIC,
+  IdxDataset,
+  type IdxOptions,
+  openFashionMnist,
+  openIdx,
+  openMnist,
+} from "./idx.ts";
+export { CifarDataset, openCifar10, openCifar100 } from "./cifar.ts";
+export { openStl10, Stl10Dataset } from "./stl10.ts";
+export {
+  ImageFolderDataset,
+  type ImageFolderOptions,
+  type ImageLayout,
+  type OnBadImage,
+  openImageFolder,
+} from "./image_folder.ts";
+export {
+  makeSynthetic,
+  SYNTHETIC_BACKGROUND_MAX,
+  SYNTHETIC_OBJECT_MIN,
+  SyntheticDataset,
+  type SyntheticOptions,
+} from "./synthetic.ts";
+
+// RandomResizedCrop as a box, and applying a box to any raster.
+export { applyCrop, type CropOptions, randomResizedCrop } from "./augment.ts";
+
+// Batches: crop, flip, resize, normalise; and back to pixels.
+export { type Batch, type BatchOptions, denormalize, loadBatch } from "./batch.ts";

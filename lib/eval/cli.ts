@@ -1,133 +1,192 @@
 /**
- * Command-line plumbing of the evaluation tasks: `--ckpt=RUN_DIR` plus task
- * flags, with the run's saved config as the base that `--section.key=value`
- * overrides apply to (so `--run.backend=cpu` or `--data.root=...` work).
+ * The evaluation tasks (`deno task linprobe | finetune | knn`) as functions of
+ * a resolved config: the run's saved config is the base that the command line
+ * overrides (so `--run.backend=cpu` or `--data.root=...` work), the task's own
+ * section (`probe`, `finetune`, `knn`) holds its recipe, and the evaluation
+ * folder gets a `config.json` with the experiment sections plus that section,
+ * its defaults resolved (`-1` warm-up, `0` layer decay, `""` folder).
  *
  * @module
  */
 import {
+  type CliArgs,
   type Config,
   ConfigError,
+  deepFreeze,
+  EXPERIMENT_SECTIONS,
+  type FinetuneInit,
   loadSavedConfig,
-  parseCli,
-  resolveConfig,
+  type ProbeOptimizer,
+  saveConfig,
+  switchOn,
 } from "../config/mod.ts";
+import { LAYER_DECAY } from "./finetune.ts";
+import { type FinetuneRun, runFinetune } from "./finetune_run.ts";
+import { type KnnSummary, runKnn } from "./knn_run.ts";
+import type { LinearProbeOptions } from "./linear_probe.ts";
+import { type LinearProbeRun, runLinearProbe } from "./linprobe_run.ts";
 
-/** A parsed evaluation command line. */
-export interface EvalArgs {
-  /** `--ckpt` (or the first positional argument); "" when absent. */
-  ckpt: string;
-  /** The run's saved config with command-line overrides applied (defaults when no ckpt). */
+// lib/config sits below lib/eval, so the config's unions are checked against the runners' here
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const _optimizers: Same<ProbeOptimizer, NonNullable<LinearProbeOptions["optimizer"]>> = true;
+const _inits: Same<FinetuneInit, NonNullable<Parameters<typeof runFinetune>[0]["init"]>> = true;
+
+/** What an evaluation task gets from `parseTask`. */
+export interface EvalTaskArgs {
+  /** The run's saved config (defaults without `--ckpt`) with the file and command line applied. */
   config: Readonly<Config>;
-  /** Task flags, raw. */
-  extras: Record<string, string>;
-  /** Dotted keys given on the command line. */
-  overridden: string[];
-  help: boolean;
+  /** Task flags: `ckpt`, `force`. */
+  extras: Readonly<Record<string, string>>;
+  positional: readonly string[];
 }
 
-/** Parse an evaluation task's command line. */
-export async function parseEvalArgs(
-  argv: readonly string[],
-  extraKeys: readonly string[],
-): Promise<EvalArgs> {
-  const keys = extraKeys.includes("ckpt") ? extraKeys : ["ckpt", ...extraKeys];
-  const cli = parseCli(argv, { extraKeys: keys });
-  const ckpt = cli.extras.ckpt ?? cli.positional[0] ?? "";
-  if (cli.help) {
-    return {
-      ckpt,
-      config: resolveConfig({ argv: [] }).config,
-      extras: cli.extras,
-      overridden: [],
-      help: true,
-    };
-  }
-  const base = ckpt ? await loadSavedConfig(ckpt) : undefined;
-  const { config } = resolveConfig({ argv, base, extraKeys: keys });
-  return { ckpt, config, extras: cli.extras, overridden: Object.keys(cli.overrides), help: false };
+/** The run folder an evaluation reads: `--ckpt`, else the first positional argument; "" when none. */
+export function ckptOf(
+  cli: { extras: Readonly<Record<string, string>>; positional: readonly string[] },
+): string {
+  return cli.extras.ckpt ?? cli.positional[0] ?? "";
 }
 
-/** An integer flag (`--epochs=30`), `fallback` when absent; checks the range. */
-export function intFlag(
-  extras: Record<string, string>,
-  key: string,
-  fallback: number,
-  min = 0,
-): number {
-  const raw = extras[key];
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min) {
-    throw new ConfigError(`--${key}=${raw}: expected an integer >= ${min}`, {
-      key,
-      source: "command line",
-    });
-  }
-  return v;
+/**
+ * `parseTask`'s base for an evaluation: the saved config of the run named by
+ * `--ckpt` (undefined without one).
+ *
+ * @throws {ConfigError} when the folder holds no valid `config.json`.
+ */
+export async function evalBase(cli: CliArgs): Promise<Readonly<Config> | undefined> {
+  const ckpt = ckptOf(cli);
+  return ckpt ? await loadSavedConfig(ckpt) : undefined;
 }
 
-/** A number flag (`--lr=0.1`), `fallback` when absent; must be finite and > `min` (exclusive). */
-export function numFlag(
-  extras: Record<string, string>,
-  key: string,
-  fallback: number | undefined,
-  min = 0,
-  inclusive = false,
-): number | undefined {
-  const raw = extras[key];
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isFinite(v) || (inclusive ? v < min : v <= min)) {
+function requireCkpt(args: EvalTaskArgs, task: string): string {
+  const ckpt = ckptOf(args);
+  if (!ckpt) {
     throw new ConfigError(
-      `--${key}=${raw}: expected a number ${inclusive ? ">=" : ">"} ${min}`,
-      { key, source: "command line" },
+      `--ckpt=RUN_DIR is required: the pre-training run folder to evaluate ` +
+        `(deno task ${task} --help lists the flags).`,
+      { source: "command line" },
     );
   }
-  return v;
+  return ckpt;
 }
 
-/** A boolean flag (`--force`, `--no-knn`, `--knn=false`). */
-export function boolFlag(extras: Record<string, string>, key: string, fallback: boolean): boolean {
-  const raw = extras[key];
-  if (raw === undefined) return fallback;
-  if (/^(true|1|yes|on)$/i.test(raw)) return true;
-  if (/^(false|0|no|off)$/i.test(raw)) return false;
-  throw new ConfigError(`--${key}=${raw}: expected true or false`, { key, source: "command line" });
+/** Writes `<outDir>/config.json`: the experiment sections plus `section` with `resolved` set. */
+async function saveEvalConfig<S extends "probe" | "finetune" | "knn">(
+  outDir: string,
+  config: Readonly<Config>,
+  section: S,
+  resolved: Partial<Config[S]>,
+): Promise<void> {
+  const tree = structuredClone(config) as Config;
+  Object.assign(tree[section], resolved);
+  await saveConfig(outDir, deepFreeze(tree), { sections: [...EXPERIMENT_SECTIONS, section] });
 }
 
-/** A choice flag. */
-export function choiceFlag<T extends string>(
-  extras: Record<string, string>,
-  key: string,
-  choices: readonly T[],
-  fallback: T,
-): T {
-  const raw = extras[key];
-  if (raw === undefined) return fallback;
-  if (!(choices as readonly string[]).includes(raw)) {
-    throw new ConfigError(`--${key}=${raw}: expected one of ${choices.join(", ")}`, {
-      key,
-      source: "command line",
+/** The backend, threads and dataset folder an evaluation takes from its config. */
+function runSettings(config: Readonly<Config>) {
+  return { backend: config.run.backend, threads: config.run.threads, dataRoot: config.data.root };
+}
+
+/**
+ * `deno task linprobe`: the linear probe (keys `probe.*`; kNN neighbours
+ * `eval.knnK`) of `--ckpt`'s newest checkpoint; `--force` recomputes.
+ */
+export async function linearProbeTask(args: EvalTaskArgs): Promise<LinearProbeRun> {
+  const runDir = requireCkpt(args, "linprobe");
+  const p = args.config.probe;
+  const warmupEpochs = p.warmupEpochs < 0 ? p.epochs / 10 : p.warmupEpochs;
+  const run = await runLinearProbe({
+    ...runSettings(args.config),
+    runDir,
+    out: p.dir || undefined,
+    force: switchOn(args.extras, "force"),
+    epochs: p.epochs,
+    baseLr: p.baseLr,
+    batchSize: p.batchSize,
+    optimizer: p.optimizer,
+    warmupEpochs,
+    trainLimit: p.trainLimit,
+    testLimit: p.testLimit,
+    featureBatchSize: p.featureBatchSize,
+    knn: p.knn,
+    cache: p.cache,
+    seed: p.seed,
+    knnK: args.config.eval.knnK,
+  });
+  if (!run.skipped) {
+    await saveEvalConfig(run.outDir, args.config, "probe", { dir: run.outDir, warmupEpochs });
+  }
+  return run;
+}
+
+/**
+ * `deno task finetune`: fine-tuning (keys `finetune.*`) from `--ckpt`'s newest
+ * checkpoint, or with `finetune.init=random` from scratch: the run's shape, or
+ * without `--ckpt` the shape of `--config FILE` into `finetune.dir`.
+ */
+export async function finetuneTask(args: EvalTaskArgs): Promise<FinetuneRun> {
+  const f = args.config.finetune;
+  const runDir = ckptOf(args);
+  if (!runDir && f.init === "pretrained") requireCkpt(args, "finetune");
+  if (!runDir && !f.dir) {
+    throw new ConfigError(
+      "finetune.init=random without --ckpt needs --finetune.dir=DIR (the evaluation folder)",
+      { key: "finetune.dir", source: "command line" },
+    );
+  }
+  const warmupEpochs = f.warmupEpochs < 0 ? Math.min(5, f.epochs / 5) : f.warmupEpochs;
+  const layerDecay = f.layerDecay || (LAYER_DECAY[args.config.mim.method] ?? 0.75);
+  const run = await runFinetune({
+    ...runSettings(args.config),
+    runDir: runDir || undefined,
+    config: args.config,
+    init: f.init,
+    out: f.dir || undefined,
+    force: switchOn(args.extras, "force"),
+    epochs: f.epochs,
+    baseLr: f.baseLr,
+    batchSize: f.batchSize,
+    warmupEpochs,
+    layerDecay,
+    labelSmoothing: f.labelSmoothing,
+    dropPath: f.dropPath,
+    weightDecay: f.weightDecay,
+    cropScale: [f.cropScale[0], f.cropScale[1]],
+    limit: f.trainLimit,
+    testLimit: f.testLimit,
+    seed: f.seed,
+  });
+  if (!run.skipped) {
+    await saveEvalConfig(run.outDir, args.config, "finetune", {
+      dir: run.outDir,
+      warmupEpochs,
+      layerDecay,
     });
   }
-  return raw as T;
+  return run;
 }
 
-/** A pair flag (`--cropScale=0.08,1`). */
-export function pairFlag(
-  extras: Record<string, string>,
-  key: string,
-  fallback: [number, number],
-): [number, number] {
-  const raw = extras[key];
-  if (raw === undefined) return fallback;
-  const parts = raw.split(",").map(Number);
-  if (parts.length !== 2 || !parts.every(Number.isFinite) || parts[0] > parts[1]) {
-    throw new ConfigError(`--${key}=${raw}: expected two numbers a,b with a <= b`, {
-      key,
-      source: "command line",
-    });
-  }
-  return [parts[0], parts[1]];
+/**
+ * `deno task knn`: weighted kNN (keys `knn.*`, neighbours `eval.knnK`) on the
+ * CLS features of `--ckpt`'s newest checkpoint.
+ */
+export async function knnTask(
+  args: EvalTaskArgs,
+): Promise<{ outDir: string; skipped: boolean; result: KnnSummary }> {
+  const runDir = requireCkpt(args, "knn");
+  const k = args.config.knn;
+  const run = await runKnn({
+    ...runSettings(args.config),
+    runDir,
+    out: k.dir || undefined,
+    force: switchOn(args.extras, "force"),
+    k: args.config.eval.knnK,
+    T: k.temperature,
+    trainLimit: k.trainLimit,
+    testLimit: k.testLimit,
+    featureBatchSize: k.featureBatchSize,
+    cache: k.cache,
+  });
+  if (!run.skipped) await saveEvalConfig(run.outDir, args.config, "knn", { dir: run.outDir });
+  return run;
 }

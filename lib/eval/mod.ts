@@ -8,16 +8,87 @@
  *
  * @module
  */
-export * from "./metrics.ts";
-export * from "./data.ts";
-export * from "./features.ts";
-export * from "./linear_probe.ts";
-export * from "./knn.ts";
-export * from "./finetune.ts";
-export * from "./attention.ts";
-export * from "./linprobe_run.ts";
-export * from "./finetune_run.ts";
-export * from "./cli.ts";
-export * from "./knn_run.ts";
-// whether an evaluation folder already holds this result (the repro baseline reuses it too)
+
+// Metrics.
+export { accuracy, confusionMatrix, crossEntropy, topKAccuracy } from "./metrics.ts";
+
+// Labelled splits and frozen features (cached per checkpoint).
+export { type EvalDataConfig, labelledSplits, openEvalSplit } from "./data.ts";
+export {
+  type CachedFeatureOptions,
+  cachedFeatures,
+  decodeFeatureFile,
+  encodeFeatureFile,
+  extractFeatures,
+  type ExtractOptions,
+  featureCachePath,
+  type FeatureSet,
+} from "./features.ts";
+
+// Linear probe (MAE protocol), kNN and the pre-training kNN monitor, fine-tuning.
+export {
+  BatchNormNoAffine,
+  batchNormNoAffine,
+  larsDirection,
+  type LinearProbeOptions,
+  type LinearProbeResult,
+  trainLinearProbe,
+} from "./linear_probe.ts";
+export {
+  knnAccuracy,
+  knnClassify,
+  type KnnMonitor,
+  type KnnMonitorOptions,
+  type KnnOptions,
+  type KnnResult,
+  l2NormalizeRows,
+  makeKnnMonitor,
+} from "./knn.ts";
+export {
+  encoderParams,
+  finetune,
+  type FinetuneOptions,
+  type FinetuneResult,
+  LAYER_DECAY,
+  layerDecayScale,
+  layerDecayScales,
+  layerId,
+} from "./finetune.ts";
+
+// How much CLS attention lands on the object.
+export {
+  type AttentionOnObject,
+  attentionOnObject,
+  attentionOnObjectFigure,
+  type AttentionOnObjectOptions,
+  objectMaskOf,
+  objectShare,
+  patchObjectFraction,
+} from "./attention.ts";
+
+// The runners: one evaluation of a run folder, written under it.
+export {
+  closeSplits,
+  type LabelledSplits,
+  linearProbeRecipe,
+  type LinearProbeRun,
+  type LinearProbeSummary,
+  openLabelledSplits,
+  runLinearProbe,
+  type RunLinearProbeOptions,
+  type SplitFeatures,
+  splitFeatures,
+} from "./linprobe_run.ts";
+export { type KnnSummary, runKnn, type RunKnnOptions } from "./knn_run.ts";
+export {
+  type FinetuneRun,
+  type FinetuneSummary,
+  runFinetune,
+  type RunFinetuneOptions,
+} from "./finetune_run.ts";
+
+// Whether a stored result was made with the same recipe.
 export { type Recipe, type RecipeValue, reusableResult } from "./_run.ts";
+
+// The command lines of the eval tasks.
+export { evalBase, type EvalTaskArgs, finetuneTask, knnTask, linearProbeTask } from "./cli.ts";

@@ -4,12 +4,52 @@
  *
  * @module
  */
-export * from "./plan.ts";
-export * from "./counts.ts";
-export * from "./random.ts";
-export * from "./types.ts";
-export * from "./mae.ts";
-export * from "./simmim.ts";
-export * from "./methods.ts";
-export * from "./flops.ts";
-export * from "./reconstruct.ts";
+
+// The mask plan: the one seam between strategies and methods.
+export {
+  expandUnitPlan,
+  type ImagePlan,
+  type MaskPlan,
+  type MaskPlanner,
+  type PlanContext,
+  planForImage,
+} from "./plan.ts";
+
+// The one count rule, and each method's rule and mask unit.
+export {
+  type Counting,
+  COUNTINGS,
+  methodCounting,
+  methodMaskUnit,
+  type PlanCounts,
+  planCounts,
+  resolveCounting,
+} from "./counts.ts";
+
+// Random masking (per patch, per mask unit).
+export {
+  randomMaskCounts,
+  randomMaskPlan,
+  RandomMaskPlanner,
+  unitRandomMaskPlan,
+  UnitRandomMaskPlanner,
+} from "./random.ts";
+
+// The methods: the model interface, MAE, SimMIM, and the registry.
+export { type MimModel, type TrainCall } from "./types.ts";
+export { type MaeOptions, MaskedAutoencoder } from "./mae.ts";
+export { SimMim, type SimMimOptions } from "./simmim.ts";
+export {
+  METHOD_NAMES,
+  type MethodBuildOptions,
+  type MethodConventions,
+  MIM_METHODS,
+  type MimMethod,
+  mimMethod,
+  type MimMethodName,
+  type RandomPlannerOptions,
+} from "./methods.ts";
+
+// Counted FLOPs and reconstructions.
+export { mimForwardFlops, mimTrainFlops, type PlanSizes, saliencyFlops } from "./flops.ts";
+export { reconstructImages, type Reconstruction, type Reconstructions } from "./reconstruct.ts";

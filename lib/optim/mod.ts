@@ -4,5 +4,9 @@
  *
  * @module
  */
-export * from "./adamw.ts";
-export * from "./schedule.ts";
+
+// AdamW (fused, fp32 master weights).
+export { AdamW, type AdamWOptions } from "./adamw.ts";
+
+// Warm-up + cosine learning rate.
+export { lrAt, peakLr } from "./schedule.ts";

@@ -5,10 +5,28 @@
  *
  * @module
  */
-export * from "./pretrain.ts";
-export * from "./setup.ts";
-export * from "./epoch.ts";
-export * from "./monitor.ts";
-export * from "./factory.ts";
-export * from "./figures.ts";
-export * from "./run_plots.ts";
+
+// `pretrain()` and its named pieces.
+export { pretrain } from "./pretrain.ts";
+export {
+  type PretrainOptions,
+  type PretrainResult,
+  type PretrainRun,
+  setupPretrain,
+} from "./setup.ts";
+export { type EpochResult, trainOneEpoch } from "./epoch.ts";
+export { makePretrainMonitor, type PretrainMonitor } from "./monitor.ts";
+
+// The planner a config asks for.
+export { buildPlanner, type PlannerContext, PLANNERS } from "./factory.ts";
+
+// Figures: per epoch, and every figure of a run folder from the folder alone.
+export { writeRunFigures } from "./figures.ts";
+export {
+  type AllRunFiguresOptions,
+  type RunFiguresResult,
+  writeAllRunFigures,
+  writeCurveFigures,
+  writeImageFigures,
+  writeSaliencyFigure,
+} from "./run_plots.ts";

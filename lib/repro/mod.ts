@@ -4,22 +4,62 @@
  *
  * @module
  */
-export * from "./plan.ts";
-export * from "./run.ts";
-export * from "./tables.ts";
-export * from "./records.ts";
-export * from "./rebuild.ts";
-export * from "./baseline.ts";
+
+// Budgets, the paper's runs and numbers, and what is left to do.
+export {
+  budgetOf,
+  BUDGETS,
+  PAPER,
+  parseSeeds,
+  planTodo,
+  type ReproBudget,
+  type ReproRun,
+  reproRuns,
+  type ReproTodo,
+  runArgs,
+  type TodoSelection,
+} from "./plan.ts";
+
+// Running it all.
+export { type ReproOptions, type ReproResults, runRepro, type RunResult } from "./run.ts";
+
+// Per-run records, merged across machines and seeds.
+export {
+  checkRecord,
+  type MergedRecords,
+  mergeRecords,
+  readRecords,
+  recordFromRunFolder,
+  type ReproRecord,
+  writeRecord,
+} from "./records.ts";
+
+// Tables and figures, and rebuilding them from the records alone.
+export {
+  missingRuns,
+  renderCsv,
+  renderTables,
+  type TablesInput,
+  writeReproFigures,
+  writeTables,
+} from "./tables.ts";
+export {
+  rebuildResults,
+  type RebuildSummary,
+  rebuildTables,
+  type RebuildTablesOptions,
+  type ResultsFile,
+} from "./rebuild.ts";
+
+// The random-init baseline.
+export { probeRandomInit, type RandomInitOptions } from "./baseline.ts";
+
+// Seed statistics: means, spreads and paired t intervals.
 export {
   formatPaired,
   formatSeeds,
-  lnGamma,
   type PairedDifference,
   pairedDifference,
-  type PairedReading,
-  readInterval,
-  regularizedIncompleteBeta,
-  sampleSd,
   type SeedSummary,
   summarize,
   tCdf,

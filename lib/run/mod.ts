@@ -7,14 +7,59 @@
  *
  * @module
  */
-export * from "./folder.ts";
-export * from "./info.ts";
-export * from "./metrics.ts";
-export * from "./metrics_log.ts";
-export * from "./checkpoint.ts";
-export * from "./state.ts";
-export * from "./model.ts";
-export * from "./progress.ts";
-export * from "./signals.ts";
-export * from "./lock.ts";
-export * from "./load_run.ts";
+
+// Paths and the config hash.
+export {
+  configHash,
+  defaultRunDir,
+  type EvalPaths,
+  evalPaths,
+  pathExists,
+  RUN_FILES,
+  type RunPaths,
+  runPaths,
+} from "./folder.ts";
+
+// `run.json` and `summary.json`.
+export {
+  isFinished,
+  readRunInfo,
+  readRunSummary,
+  type RunInfo,
+  type RunSummary,
+  writeRunInfo,
+  writeRunSummary,
+} from "./info.ts";
+
+// `metrics.jsonl` and the loss log that writes it.
+export { appendMetrics, type MetricRecord, readMetrics, truncateMetrics } from "./metrics.ts";
+export {
+  MetricsLog,
+  type MetricsLogOptions,
+  NonFiniteLossError,
+  type StepInfo,
+} from "./metrics_log.ts";
+
+// Checkpoints and the training state they hold.
+export {
+  type CheckpointData,
+  CheckpointError,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "./checkpoint.ts";
+export { gatherState, plannerState, restoreState } from "./state.ts";
+
+// The model a run's config asks for, and loading a run back.
+export { buildModel, modelImageSize } from "./model.ts";
+export { type LoadedRun, loadRun } from "./load_run.ts";
+
+// The progress line, stop signals, the one-writer lock.
+export { formatDuration, Progress } from "./progress.ts";
+export { StopRequest, type StopRequestOptions } from "./signals.ts";
+export {
+  type LockOwner,
+  processAlive,
+  RunLock,
+  RunLockedError,
+  type RunLockOptions,
+} from "./lock.ts";

@@ -3,9 +3,28 @@
  *
  * @module
  */
-export * from "./layers.ts";
-export * from "./params.ts";
-export * from "./patch.ts";
-export * from "./pos_embed.ts";
-export * from "./presets.ts";
-export * from "./vit.ts";
+
+// Layers (the textbook math beside the fast path, behind `setTextbookLayers`).
+export {
+  Attention,
+  Block,
+  denseOp,
+  gelu,
+  LayerNorm,
+  Linear,
+  Mlp,
+  repeatToken,
+  setTextbookLayers,
+  textbookLayers,
+} from "./layers.ts";
+
+// Parameters owned by a model.
+export { type Init, type Param, ParamStore } from "./params.ts";
+
+// Patches and the fixed 2-D sin-cos position table.
+export { patchify, unpatchify } from "./patch.ts";
+export { sincosPosEmbed2d } from "./pos_embed.ts";
+
+// Presets and the encoder.
+export { PRESET_NAMES, PRESETS, type VitShape } from "./presets.ts";
+export { flatIndices, resolveShape, type ShapeOverrides, VisionTransformer } from "./vit.ts";

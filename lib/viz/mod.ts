@@ -11,7 +11,6 @@ export {
   svgToPng,
   svgToPngBytes,
   type SvgToPngOptions,
-  toUint8,
   writePng,
   type WritePngOptions,
 } from "./png.ts";
@@ -19,7 +18,6 @@ export {
   barChart,
   type BarChartOptions,
   type BarSeries,
-  CHART_FONT,
   type ConfusionMatrixOptions,
   confusionMatrixSvg,
   escapeXml,
@@ -30,7 +28,6 @@ export {
   lineChart,
   type LineChartOptions,
   type LineSeries,
-  PALETTE,
   renderVegaLite,
   type RuleMark,
   scatterChart,
@@ -39,18 +36,8 @@ export {
   textWidth,
   type VegaLiteSpec,
 } from "./charts.ts";
+export { colorize, type ColormapName, colormapRgb, overlay, type Rgb } from "./colormap.ts";
 export {
-  colorize,
-  type ColormapName,
-  colormapRgb,
-  normalizeMap,
-  overlay,
-  type Rgb,
-  rgbHex,
-} from "./colormap.ts";
-export {
-  type GridLayout,
-  gridLayout,
   imageGrid,
   type ImageGridOptions,
   imageGridPng,
@@ -65,8 +52,6 @@ export {
   type PlanImageOptions,
   reconstructionRow,
 } from "./grid.ts";
-// One image's rows of a plan: a mim function, re-exported for the figure code that uses it.
-export { type ImagePlan, planForImage } from "../mim/plan.ts";
 export {
   type AccuracyCurve,
   accuracyCurveChart,
