@@ -29,6 +29,7 @@ export {
   type PrecisionChoice,
   resolvePrecision,
   setMatmulPrecision,
+  usePrecision,
 } from "./lib/backend/mod.ts";
 
 // Utilities: the seeded RNG that drives every random choice, atomic file writes.

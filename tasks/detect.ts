@@ -17,7 +17,7 @@ import type { TaskSpec } from "../mod.ts";
 export const TASK: TaskSpec = {
   name: "detect",
   usage: "[--budget=smoke|small] [--detect.key=value ...] [--run.dir=DIR] [--quiet]",
-  keys: ["detect", "run.dir", "run.backend", "run.threads"],
+  keys: ["detect", "run.dir", "run.backend", "run.threads", "train.precision"],
   aliases: { budget: "detect.budget", backbones: "detect.backbones" },
   deprecated: {
     "train.steps": "detect.steps",

@@ -13,7 +13,7 @@ import { evalBase, knnTask, parseTask, runTask, taskHelp, type TaskSpec } from "
 export const TASK: TaskSpec = {
   name: "knn",
   usage: "--ckpt=RUN_DIR [--knn.key=value ...] [--eval.knnK=N] [--run.backend=...]",
-  keys: ["knn", "eval.knnK", "data.root", "run.backend", "run.threads"],
+  keys: ["knn", "eval.knnK", "data.root", "run.backend", "run.threads", "train.precision"],
   aliases: {
     out: "knn.dir",
     k: "eval.knnK",

@@ -13,7 +13,7 @@ import { evalBase, linearProbeTask, parseTask, runTask, taskHelp, type TaskSpec 
 export const TASK: TaskSpec = {
   name: "linprobe",
   usage: "--ckpt=RUN_DIR [--probe.key=value ...] [--run.backend=...] [--data.root=...]",
-  keys: ["probe", "eval.knnK", "data.root", "run.backend", "run.threads"],
+  keys: ["probe", "eval.knnK", "data.root", "run.backend", "run.threads", "train.precision"],
   aliases: {
     out: "probe.dir",
     epochs: "probe.epochs",

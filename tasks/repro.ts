@@ -23,7 +23,7 @@ import { runRepro, runTask, switchOn, taskHelp, type TaskSpec } from "../mod.ts"
 export const TASK: TaskSpec = {
   name: "repro",
   usage: ["--budget=smoke|small|medium|full [flags]", "--budget=B --tables-only | --list"],
-  keys: ["data.name", "data.root", "run.dir", "run.backend", "run.threads"],
+  keys: ["data.name", "data.root", "run.dir", "run.backend", "run.threads", "train.precision"],
   flags: {
     "budget=NAME": "smoke (default) | small | medium | full",
     "only=ID,ID": "only these run ids",
@@ -38,7 +38,7 @@ export const TASK: TaskSpec = {
 
 if (import.meta.main) {
   await runTask(async () => {
-    const { config, extras: x, help } = await parseTask(TASK, Deno.args);
+    const { config, extras: x, help, sources } = await parseTask(TASK, Deno.args);
     if (help) return console.log(taskHelp(TASK));
     const budget = budgetOf(x.budget ?? "smoke").name;
     const dir = config.run.dir || `runs/repro-${budget}`;
@@ -58,6 +58,10 @@ if (import.meta.main) {
         data: { name: data.name, root: data.root },
         backend: config.run.backend,
         threads: config.run.threads,
+        // the budget fixes the precision unless the command line says otherwise
+        precision: sources.keys["train.precision"] === "default"
+          ? undefined
+          : config.train.precision,
         only,
         seeds,
         figures,

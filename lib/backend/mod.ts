@@ -60,6 +60,10 @@ import {
   installBlasMatMul,
   loadBlas,
   matmulPrecision,
+  type Precision,
+  type PrecisionChoice,
+  resolvePrecision,
+  setMatmulPrecision,
 } from "./_blas.ts";
 import { cpuBf16, loadDnnl } from "./_dnnl.ts";
 import {
@@ -438,4 +442,23 @@ export function backendSummary(): BackendSummary {
     };
   }
   return summary;
+}
+
+/**
+ * Resolves a precision choice and applies it to every matmul of this process (training,
+ * saliency, feature extraction, evaluation): `auto` is bf16 where the CPU has AVX512_BF16 or AMX
+ * and oneDNN serves wasm's native matmul, else fp32. Returns what was chosen and why, for the
+ * start line and `run.json`.
+ *
+ * @throws {RangeError} for an explicit `bf16` that cannot run here, saying what is missing.
+ */
+export function usePrecision(choice: string): { precision: Precision; reason: string } {
+  try {
+    const r = resolvePrecision(choice as PrecisionChoice);
+    setMatmulPrecision(r.precision);
+    return r;
+  } catch (e) {
+    // a setting that cannot be honoured here: a RangeError, which tasks report in one line
+    throw new RangeError((e as Error).message);
+  }
 }

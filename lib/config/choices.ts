@@ -7,7 +7,12 @@
  * @module
  */
 
-import { BACKEND_CHOICES, type BackendChoice } from "../backend/mod.ts";
+import {
+  BACKEND_CHOICES,
+  type BackendChoice,
+  PRECISION_CHOICES,
+  type PrecisionChoice,
+} from "../backend/mod.ts";
 import { AMT_STRATEGIES, type AmtStrategy } from "../amt/sampler.ts";
 import { type Counting, COUNTINGS } from "../mim/counts.ts";
 import { METHOD_NAMES, type MimMethodName } from "../mim/methods.ts";
@@ -36,6 +41,11 @@ export const COUNTING_CHOICES: readonly CountingName[] = Object.freeze<CountingN
 export type BackendName = BackendChoice;
 /** Every {@linkcode BackendName}. */
 export const BACKEND_NAMES: readonly BackendName[] = BACKEND_CHOICES;
+
+/** `train.precision`: the matmul precision (lib/backend's list). */
+export type PrecisionName = PrecisionChoice;
+/** Every {@linkcode PrecisionName}. */
+export const PRECISION_NAMES: readonly PrecisionName[] = PRECISION_CHOICES;
 
 /**
  * `data.name`: a dataset. lib/data types its list as `readonly string[]`, so
@@ -81,6 +91,7 @@ export const CHOICES: Readonly<Record<string, readonly string[]>> = Object.freez
   "amt.strategy": STRATEGY_CHOICES,
   "amt.counting": COUNTING_CHOICES,
   "run.backend": BACKEND_NAMES,
+  "train.precision": PRECISION_NAMES,
   "probe.optimizer": PROBE_OPTIMIZERS,
   "finetune.init": FINETUNE_INITS,
 });

@@ -107,6 +107,8 @@ const DESCRIPTIONS: Readonly<Record<string, string>> = {
   "train.logEvery": "read and log the loss every N steps",
   "train.ckptEvery": "write a checkpoint every N steps (0 = at epoch ends only)",
   "train.maxSteps": "stop after N optimiser steps in total (0 = run all epochs)",
+  "train.precision":
+    "matmul precision of every pass: auto (bf16 with AVX512_BF16 + oneDNN) | fp32 | bf16",
   "eval.knnEvery": "kNN monitor every N epochs (0 = off)",
   "eval.knnK": "neighbours of the kNN monitor",
   "run.dir": 'run folder ("" = runs/<run.name>/<timestamp>)',

@@ -22,6 +22,7 @@ const RESUMABLE_EXPERIMENT_KEYS: readonly string[] = Object.freeze([
   "train.maxSteps",
   "train.logEvery",
   "train.ckptEvery",
+  "train.precision", // checkpoints hold fp32 master weights: a bf16 run resumes in fp32 and back
   "eval.knnEvery",
   "run.backend",
   "run.threads",

@@ -23,6 +23,7 @@ import type {
   DatasetName,
   FinetuneInit,
   MethodName,
+  PrecisionName,
   ProbeOptimizer,
   StrategyName,
 } from "./choices.ts";
@@ -120,6 +121,12 @@ export interface TrainConfig {
   ckptEvery: number;
   /** Stop after this many optimiser steps in total (0 = run all epochs). */
   maxSteps: number;
+  /**
+   * Matmul precision of every pass of the process (training steps, saliency, features,
+   * evaluation): auto (bf16 where the CPU has AVX512_BF16/AMX and oneDNN loads, else fp32) |
+   * fp32 | bf16. Master weights, AdamW state, norms, softmax and the loss stay fp32.
+   */
+  precision: PrecisionName;
 }
 
 /** Evaluation during/after pre-training. */
@@ -317,6 +324,7 @@ export function defaultConfig(): Config {
       logEvery: 10,
       ckptEvery: 200,
       maxSteps: 0,
+      precision: "auto",
     },
     eval: { knnEvery: 0, knnK: 20 },
     run: { dir: "", seed: 0, backend: "auto", threads: 0, vizImages: 8, name: "mae" },

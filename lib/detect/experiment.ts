@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { initBackend } from "../backend/mod.ts";
+import { initBackend, usePrecision } from "../backend/mod.ts";
 import {
   type Config,
   deepFreeze,
@@ -142,6 +142,7 @@ async function backboneRun(
       "run.dir": dir,
       "run.backend": config.run.backend,
       "run.threads": config.run.threads,
+      "train.precision": config.train.precision,
       "run.name": name,
       ...(name !== "mae" ? { "amt.warmup": p.warmup, "amt.interval": p.interval } : {}),
     },
@@ -208,6 +209,9 @@ export async function runDetectExperiment(
     threads: config.run.threads,
     quiet,
   });
+  // backbone pre-training sets its own; the detector's steps run at train.precision too
+  const precision = usePrecision(config.train.precision);
+  log(`precision: ${precision.precision} (${precision.reason})`);
   await saveConfig(dir, config, { sections: ["run", "detect"] });
 
   // ---- backbones ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type BackendChoice, initBackend } from "../backend/mod.ts";
+import { type BackendChoice, initBackend, usePrecision } from "../backend/mod.ts";
 import { evalPaths } from "../run/mod.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { confusionMatrixSvg, lineChart, type LineSeries, svgToPng } from "../viz/mod.ts";
@@ -93,18 +93,35 @@ export interface EvalBackendOptions {
   backend?: string;
   threads?: number;
   quiet?: boolean;
+  /** Matmul precision (`auto` | `fp32` | `bf16`; default: the run's `train.precision`). */
+  precision?: string;
 }
 
 /** Starts the backend an evaluation of `runDir` asks for (or the run's own). */
 export async function initEvalBackend(
   opts: EvalBackendOptions,
-  saved: { run: { backend: string; threads: number } },
-): Promise<void> {
+  saved: { run: { backend: string; threads: number }; train?: { precision?: string } },
+): Promise<"fp32" | "bf16"> {
   await initBackend({
     backend: (opts.backend ?? saved.run.backend) as BackendChoice,
     threads: opts.threads ?? saved.run.threads,
     quiet: opts.quiet,
   });
+  // the evaluation's matmuls run at the precision asked for, else the pre-training run's
+  const p = usePrecision(opts.precision ?? saved.train?.precision ?? "auto");
+  if (!opts.quiet) console.log(`precision: ${p.precision} (${p.reason})`);
+  return p.precision;
+}
+
+/**
+ * Adds the matmul precision to an evaluation recipe when it is bf16, so a bf16 result is never
+ * reused for an fp32 request (or back); fp32 recipes stay as they were before precision existed.
+ */
+export function withPrecision<R extends Recipe>(
+  recipe: R,
+  precision: "fp32" | "bf16",
+): R & { precision?: "bf16" } {
+  return precision === "bf16" ? { ...recipe, precision } : recipe;
 }
 
 /** One setting of a {@link Recipe}: a JSON scalar or a list of them. */

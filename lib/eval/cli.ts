@@ -84,7 +84,12 @@ async function saveEvalConfig<S extends "probe" | "finetune" | "knn">(
 
 /** The backend, threads and dataset folder an evaluation takes from its config. */
 function runSettings(config: Readonly<Config>) {
-  return { backend: config.run.backend, threads: config.run.threads, dataRoot: config.data.root };
+  return {
+    backend: config.run.backend,
+    threads: config.run.threads,
+    dataRoot: config.data.root,
+    precision: config.train.precision,
+  };
 }
 
 /**

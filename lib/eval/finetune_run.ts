@@ -23,6 +23,7 @@ import {
   pct,
   resetMetrics,
   reusableResult,
+  withPrecision,
   writeJson,
   writeTrainingFigures,
 } from "./_run.ts";
@@ -34,6 +35,8 @@ export interface RunFinetuneOptions
   extends Omit<FinetuneOptions, "imageSize" | "numClasses" | "onStep" | "onEpoch"> {
   /** Pre-training run folder: its config, and its weights unless `init` is "random". */
   runDir?: string;
+  /** Matmul precision (`auto` | `fp32` | `bf16`; default: the run's `train.precision`). */
+  precision?: string;
   /** Experiment config for a random-init baseline without a run folder. */
   config?: Readonly<Config>;
   /** "pretrained" (default with a runDir) or "random". */
@@ -176,7 +179,7 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
   const outDir = opts.out ||
     (paths ? (init === "random" ? paths.finetuneRandom : paths.finetune) : "");
   if (!outDir) throw new RangeError("runFinetune: a random-init run without runDir needs `out`");
-  await initEvalBackend(opts, saved);
+  const precision = await initEvalBackend(opts, saved);
 
   const data = { ...saved.data, root: opts.dataRoot ?? saved.data.root };
   const splits = labelledSplits(data.name);
@@ -194,8 +197,9 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
     model = buildModel(saved, train.channels, modelImageSize(saved));
   }
   try {
-    const recipe = finetuneRecipe(opts, init, config.mim.method, train.length, test.length);
-    const { epochs, batchSize, layerDecay } = recipe;
+    const base = finetuneRecipe(opts, init, config.mim.method, train.length, test.length);
+    const { epochs, batchSize, layerDecay } = base;
+    const recipe = withPrecision(base, precision);
     const existing = await reusableResult(outDir, step, opts.force, log, recipe);
     if (existing) {
       return { outDir, skipped: true, result: existing as unknown as FinetuneSummary };

@@ -7,7 +7,14 @@
  */
 import { loadSavedConfig } from "../config/mod.ts";
 import { evalPaths, formatDuration, loadRun, runPaths } from "../run/mod.ts";
-import { initEvalBackend, pct, reusableResult, writeConfusionFigure, writeJson } from "./_run.ts";
+import {
+  initEvalBackend,
+  pct,
+  reusableResult,
+  withPrecision,
+  writeConfusionFigure,
+  writeJson,
+} from "./_run.ts";
 import { knnClassify } from "./knn.ts";
 import {
   closeSplits,
@@ -20,6 +27,8 @@ import { confusionMatrix } from "./metrics.ts";
 /** Options of {@link runKnn}. */
 export interface RunKnnOptions {
   runDir: string;
+  /** Matmul precision (`auto` | `fp32` | `bf16`; default: the run's `train.precision`). */
+  precision?: string;
   /** Default `<runDir>/knn`. */
   out?: string;
   /** Recompute even when `result.json` exists for the same checkpoint step and recipe. */
@@ -103,13 +112,16 @@ export async function runKnn(
   const log = opts.quiet ? () => {} : (s: string) => console.log(s);
   const outDir = opts.out || runPaths(opts.runDir).knn;
   const saved = await loadSavedConfig(opts.runDir);
-  await initEvalBackend(opts, saved);
+  const precision = await initEvalBackend(opts, saved);
   const { config, model, step } = await loadRun(opts.runDir);
   let splits: LabelledSplits | null = null;
   try {
     const data = { ...config.data, root: opts.dataRoot ?? config.data.root };
     splits = await openLabelledSplits(data, opts.trainLimit, opts.testLimit);
-    const recipe = knnRecipe(opts, splits.train.length, splits.test.length, config.eval.knnK);
+    const recipe = withPrecision(
+      knnRecipe(opts, splits.train.length, splits.test.length, config.eval.knnK),
+      precision,
+    );
     const existing = await reusableResult(outDir, step, opts.force, log, recipe);
     if (existing) return { outDir, skipped: true, result: existing as unknown as KnnSummary };
     const f = await splitFeatures({

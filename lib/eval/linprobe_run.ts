@@ -20,6 +20,7 @@ import {
   pct,
   resetMetrics,
   reusableResult,
+  withPrecision,
   writeJson,
   writeTrainingFigures,
 } from "./_run.ts";
@@ -34,6 +35,8 @@ import { type LinearProbeOptions, trainLinearProbe } from "./linear_probe.ts";
 export interface RunLinearProbeOptions extends Omit<LinearProbeOptions, "onEpoch" | "numClasses"> {
   /** The pre-training run folder (its newest checkpoint is probed). */
   runDir: string;
+  /** Matmul precision (`auto` | `fp32` | `bf16`; default: the run's `train.precision`). */
+  precision?: string;
   /** Evaluation folder (default `<runDir>/linprobe`). */
   out?: string;
   /** Recompute even when `result.json` exists for the same checkpoint step and recipe. */
@@ -293,14 +296,17 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
   const log = opts.quiet ? () => {} : (s: string) => console.log(s);
   const outDir = opts.out || runPaths(opts.runDir).linprobe;
   const saved = await loadSavedConfig(opts.runDir);
-  await initEvalBackend(opts, saved);
+  const precision = await initEvalBackend(opts, saved);
   const { config, model, step } = await loadRun(opts.runDir);
   let splits: LabelledSplits | null = null;
   try {
     const data = { ...config.data, root: opts.dataRoot ?? config.data.root };
     splits = await openLabelledSplits(data, opts.trainLimit, opts.testLimit);
     const knnK = opts.knnK ?? config.eval.knnK;
-    const recipe = linearProbeRecipe(opts, splits.train.length, splits.test.length, knnK);
+    const recipe = withPrecision(
+      linearProbeRecipe(opts, splits.train.length, splits.test.length, knnK),
+      precision,
+    );
     const existing = await reusableResult(outDir, step, opts.force, log, recipe);
     if (existing) {
       return { outDir, skipped: true, result: existing as unknown as LinearProbeSummary };

@@ -7,7 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../backend/mod.ts";
+import { initBackend, usePrecision } from "../backend/mod.ts";
 import { checkResumable, loadSavedConfig, saveConfig } from "../config/mod.ts";
 import type { Config } from "../config/schema.ts";
 import { type Dataset, openDataset } from "../data/mod.ts";
@@ -162,6 +162,8 @@ async function openRun(
     threads: config.run.threads,
     quiet: options.quiet,
   });
+  const precision = usePrecision(config.train.precision);
+  log(`precision: ${precision.precision} (${precision.reason})`);
   const ds = options.dataset ?? await openDataset({
     name: config.data.name,
     root: config.data.root,
@@ -256,6 +258,8 @@ async function openRun(
       backendNote: backend.note,
       // the native BLAS behind wasm's matmul, or why there is none (wasm only)
       matmul: backend.matmul ?? null,
+      precision: precision.precision,
+      precisionReason: precision.reason,
       dataset: ds.name,
       images: N,
       channels: ds.channels,

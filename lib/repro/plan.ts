@@ -41,6 +41,11 @@ export interface ReproBudget {
   interval: number;
   /** Pre-training lr warm-up epochs (default min(1, epochs / 4)). */
   lrWarmup?: number;
+  /**
+   * Matmul precision of every run and evaluation (`train.precision`): fixed per budget so that
+   * its records compare like for like; `--train.precision` on the command line overrides it.
+   */
+  precision: "auto" | "fp32" | "bf16";
   /** Extra config overrides for the MAE pre-training runs (`--section.key=value`). */
   maeArgs?: readonly string[];
   /** Extra config overrides for the SimMIM runs (default none: configs/simmim.yaml's recipe). */
@@ -80,6 +85,7 @@ export interface ReproBudget {
 export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
   smoke: {
     name: "smoke",
+    precision: "auto",
     preset: "vit-micro-28",
     limit: 256,
     epochs: 2,
@@ -100,6 +106,7 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
   },
   small: {
     name: "small",
+    precision: "fp32",
     preset: "vit-micro-28",
     limit: 4096,
     epochs: 8,
@@ -126,6 +133,7 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
   },
   medium: {
     name: "medium",
+    precision: "fp32",
     preset: "vit-tiny-28",
     limit: 0,
     epochs: 8,
@@ -162,7 +170,8 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
     pairSeeds: [0, 1, 2],
     attnSeeds: [0, 1, 2],
     objectImages: 0,
-    note: "ViT-Tiny (dim 192, depth 6, 3 heads, decoder 128x2) pre-trained on all 60,000 Fashion-MNIST training images " +
+    note:
+      "ViT-Tiny (dim 192, depth 6, 3 heads, decoder 128x2) pre-trained on all 60,000 Fashion-MNIST training images " +
       "for 8 epochs at batch 256 (AdamW 0.9/0.95, wd 0.05, base lr 1e-3, 1 warm-up epoch then " +
       "cosine to 0; RandomResizedCrop scale 0.35-1, flip; normalised-pixel loss; SimMIM with its " +
       "own recipe from configs/simmim.yaml); linear " +
@@ -172,6 +181,7 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
   },
   full: {
     name: "full",
+    precision: "auto",
     preset: "vit-tiny-28",
     limit: 0,
     epochs: 400,
@@ -305,6 +315,8 @@ export interface RunArgsOptions {
   data: { name: string; root: string };
   backend: string;
   threads: number;
+  /** Overrides the budget's precision. */
+  precision?: string;
 }
 
 /** The `pretrain` command-line overrides of one (run, seed) of a budget. */
@@ -330,6 +342,7 @@ export function runArgs(
     `--run.dir=${dir}`,
     `--run.backend=${o.backend}`,
     `--run.threads=${o.threads}`,
+    `--train.precision=${o.precision ?? b.precision}`,
     `--run.name=${run.id}`,
     `--train.logEvery=20`,
     "--eval.knnEvery=0", // evaluated after pre-training instead

@@ -31,6 +31,8 @@ export interface ReproOptions {
   data: { name: string; root: string };
   backend: string;
   threads: number;
+  /** Matmul precision instead of the budget's (`auto` | `fp32` | `bf16`). */
+  precision?: string;
   /** Only these run ids (default all). */
   only?: string[];
   /** These seeds for every selected run instead of each run's own. */

@@ -23,6 +23,12 @@ export interface RunInfo {
   backendNote?: string;
   /** The native BLAS behind wasm's matmul, or why there is none; null off wasm. */
   matmul?: string | null;
+  /**
+   * Matmul precision of this invocation (`fp32` / `bf16`) and why (`train.precision` resolved);
+   * a resume may use another (checkpoints hold fp32 master weights).
+   */
+  precision?: string;
+  precisionReason?: string;
   /** Dataset name and the images one epoch draws from. */
   dataset: string;
   images: number;
