@@ -61,6 +61,8 @@ export interface ReproRecord {
   date: string;
   backend: string;
   threads: number;
+  /** Matmul precision of pre-training (`fp32` / `bf16`; `fp32` for records made before it existed). */
+  precision: string;
   command: string;
 }
 
@@ -133,6 +135,8 @@ export function checkRecord(x: unknown, source: string): ReproRecord {
   }
   if (r.gitCommit === undefined) r.gitCommit = null;
   if (typeof r.threads !== "number") r.threads = 0;
+  if (r.precision === undefined || r.precision === null) r.precision = "fp32";
+  if (typeof r.precision !== "string") throw bad(`precision must be a string`);
   return r as unknown as ReproRecord;
 }
 
@@ -358,6 +362,7 @@ export async function recordFromRunFolder(
     date: await mtimeIso(marker),
     backend: String(prov.backend ?? ""),
     threads: num(prov.threads) ?? 0,
+    precision: typeof prov.precision === "string" ? prov.precision : "fp32",
     command: opts.command ?? String(prov.command ?? ""),
   };
 }

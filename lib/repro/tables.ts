@@ -123,7 +123,9 @@ class View {
       return b > 0 ? (mean(rs.map(f)) / b).toFixed(2) : "-";
     };
     // wall-clock ratios across machines or backends compare the machines, not the methods
-    const machines = new Set([...rs, ...bs].map((r) => `${r.backend}/${r.threads}`));
+    const machines = new Set(
+      [...rs, ...bs].map((r) => `${r.backend}/${r.threads}/${r.precision}`),
+    );
     const note = machines.size > 1 ? " (different backends)" : "";
     return `${rel((r) => r.pretrainSeconds)}${note} / ${rel((r) => r.flops)}`;
   }
@@ -216,7 +218,7 @@ export function renderTables(input: TablesInput): string {
       'alone ("n=1, no interval"). masked/thrown/visible: patches per image in the last ' +
       "pre-training epoch. Cost: mean wall-clock / mean counted FLOPs over seeds (saliency " +
       "passes included), relative to MAE random; a wall-clock ratio between records of " +
-      'different backends or thread counts is marked "(different backends)". ' +
+      'different backends, thread counts or precisions is marked "(different backends)". ' +
       `The paper's numbers are ViT-B/16 pre-trained ` +
       `on ImageNet-1K (${paperTitle} columns in Table 1, Tiny ImageNet in Tables 2 and 4): ` +
       "compare directions and gaps, not absolute values.",
