@@ -94,7 +94,12 @@ Deno.test("without oneDNN (AMT_DNNL=off): auto trains in fp32 and says why; bf16
   // a fresh process of the real task, so the backend starts without oneDNN
   const task = async (dir: string, precision: string) => {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "tasks/pretrain.ts", ...args(dir, "mae", precision, ["--train.maxSteps=2"])],
+      args: [
+        "run",
+        "-A",
+        "tasks/pretrain.ts",
+        ...args(dir, "mae", precision, ["--train.maxSteps=2"]),
+      ],
       env: { AMT_DNNL: "off" },
       stdout: "piped",
       stderr: "piped",
