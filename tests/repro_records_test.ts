@@ -44,6 +44,7 @@ function fixture(id: string, seed: number, over: Partial<ReproRecord> = {}): Rep
     date: "2026-12-01T10:00:00.000Z",
     backend: "wasm",
     threads: 8,
+    precision: "fp32",
     command: "deno task repro --budget=medium",
     ...over,
   };

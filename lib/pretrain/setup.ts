@@ -19,6 +19,7 @@ import {
   buildModel,
   defaultRunDir,
   gatherState,
+  gitCommit,
   loadCheckpoint,
   MetricsLog,
   modelImageSize,
@@ -107,21 +108,6 @@ export interface PretrainRun {
   globalStep: number;
   /** `summary.json` of a run that had already finished: nothing left to do. */
   readonly finished: RunSummary | null;
-}
-
-/** The checkout's commit (with "-dirty" when it has changes), or null outside a git checkout. */
-async function gitCommit(): Promise<string | null> {
-  try {
-    const run = (args: string[]) =>
-      new Deno.Command("git", { args, stdout: "piped", stderr: "null" }).output();
-    const head = await run(["rev-parse", "HEAD"]);
-    if (!head.success) return null;
-    const dirty = await run(["status", "--porcelain", "--untracked-files=no"]);
-    const id = new TextDecoder().decode(head.stdout).trim();
-    return dirty.stdout.length > 0 ? `${id}-dirty` : id;
-  } catch {
-    return null;
-  }
 }
 
 /**

@@ -23,7 +23,7 @@ import {
 } from "../eval/linprobe_run.ts";
 import { buildModel, modelImageSize } from "../run/model.ts";
 import { writeFileAtomic } from "../util/fs.ts";
-import { gitCommit } from "./git.ts";
+import { gitCommit } from "../run/mod.ts";
 import type { ReproBudget } from "./plan.ts";
 
 /** Options of {@link probeRandomInit}. */

@@ -22,6 +22,7 @@ export {
 
 // `run.json` and `summary.json`.
 export {
+  gitCommit,
   isFinished,
   readRunInfo,
   readRunSummary,
