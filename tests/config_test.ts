@@ -518,7 +518,7 @@ Deno.test("flattenConfig() and configKeys() cover the whole tree", () => {
   assert.equal(flat["train.epochs"], 10);
   assert.deepEqual(flat["data.cropScale"], [0.2, 1]);
   assert.equal(configKeys().length, 95);
-  assert.equal(selectKeys(EXPERIMENT_SECTIONS).length, 51);
+  assert.equal(selectKeys(EXPERIMENT_SECTIONS).length, 52);
   assert.equal(selectKeys(TASK_SECTIONS).length, 43);
   for (const key of configKeys()) {
     assert.ok(describeKey(key) !== "", `no description for ${key}`);
