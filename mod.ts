@@ -76,6 +76,9 @@ export {
   limitDataset,
   loadBatch,
   makeSynthetic,
+  type Normalization,
+  NORMALIZATIONS,
+  normalizedDataset,
   openDataset,
   type OpenOptions,
   type Raster,
@@ -94,12 +97,15 @@ export {
   type VitShape,
 } from "./lib/vit/mod.ts";
 
-// MIM: the mask plan (the one seam), the count rule, random masking, MAE, SimMIM, the method registry.
+// MIM: the mask plan (the one seam), the count rule, random masking, MAE, SimMIM, MaskFeat (HOG
+// targets), the method registry.
 export {
   type Counting,
   expandUnitPlan,
+  HogTargets,
   type ImagePlan,
   MaskedAutoencoder,
+  MaskFeat,
   type MaskPlan,
   type MaskPlanner,
   METHOD_NAMES,
@@ -117,13 +123,15 @@ export {
   unitRandomMaskPlan,
 } from "./lib/mim/mod.ts";
 
-// AMT: saliency, the planner, the Plackett-Luce sampler and its strategies.
+// AMT: saliency (its sources), the planner, the Plackett-Luce sampler and its strategies.
 export {
   AMT_STRATEGIES,
   AmtPlanner,
   type AmtPlannerOptions,
   batchPatchWeights,
   computeSaliency,
+  SALIENCY_SOURCES,
+  type SaliencySource,
   SaliencyStore,
   sampleMaskPlan,
   sampleMaskPlans,
@@ -200,6 +208,30 @@ export {
   runLinearProbe,
   type RunLinearProbeOptions,
 } from "./lib/eval/mod.ts";
+
+// Interop: weights in and out in timm / Hugging Face names (safetensors), features as `.npy`.
+export {
+  decodeNpy,
+  decodeSafetensors,
+  encodeNpy,
+  encodeSafetensors,
+  type RunNormalization,
+  runNormalization,
+  SafetensorsError,
+  tensorFloat32,
+} from "./lib/run/mod.ts";
+export {
+  exportRun,
+  exportTask,
+  featuresTask,
+  importSource,
+  importTask,
+  importWeights,
+  readWeightsConfig,
+  takeConfigFlag,
+  type WeightsConfig,
+  writeFeatures,
+} from "./lib/interop/mod.ts";
 
 // Detect: the Table 3 experiment and COCO evaluation.
 export {

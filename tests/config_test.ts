@@ -517,8 +517,10 @@ Deno.test("flattenConfig() and configKeys() cover the whole tree", () => {
   assert.deepEqual(Object.keys(flat), configKeys());
   assert.equal(flat["train.epochs"], 10);
   assert.deepEqual(flat["data.cropScale"], [0.2, 1]);
-  assert.equal(configKeys().length, 95);
-  assert.equal(selectKeys(EXPERIMENT_SECTIONS).length, 52);
+  // 95 + 6 saliency-source keys (data.normalize, model.registers, amt.saliency, amt.invert,
+  // amt.emaMomentum, train.noDecay) + 4 MaskFeat keys (mim.hogCell, hogBins, hogWindow, hogNorm)
+  assert.equal(configKeys().length, 105);
+  assert.equal(selectKeys(EXPERIMENT_SECTIONS).length, 62);
   assert.equal(selectKeys(TASK_SECTIONS).length, 43);
   for (const key of configKeys()) {
     assert.ok(describeKey(key) !== "", `no description for ${key}`);

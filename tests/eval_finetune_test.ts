@@ -24,7 +24,7 @@ Deno.test("layerId() follows MAE's get_layer_id_for_vit and layerDecayScale() it
   assert.equal(layerDecayScale(5, depth, 0.75), 1);
   assert.equal(layerDecayScale(0, depth, 0.75), 0.75 ** 5);
   assert.equal(layerDecayScale(2, depth, 0.65), 0.65 ** 3);
-  assert.deepEqual(LAYER_DECAY, { mae: 0.75, simmim: 0.65 });
+  assert.deepEqual(LAYER_DECAY, { mae: 0.75, simmim: 0.65, maskfeat: 0.65 });
 });
 
 Deno.test("encoderParams() takes the encoder's weights only, and layerDecayScales() scales them by layer", () => {

@@ -13,7 +13,7 @@ type Counts = [masked: number, thrown: number, visible: number];
 /**
  * Counts of every strategy, pinned by hand: L = side^2 / patch^2 patches.
  * MAE (floor): masked = floor(L r), masked + thrown = floor(L (r + t)).
- * SimMIM (ceil, unit = patch at these sides): ceil(L r) masked, ceil(L t) thrown.
+ * SimMIM and MaskFeat (ceil, unit = patch at these sides): ceil(L r) masked, ceil(L t) thrown.
  */
 const EXPECTED: Record<string, Record<number, { plain: Counts; throw: Counts }>> = {
   // plain: r = 0.75 (MAE) / 0.6 (SimMIM), t = 0; throw: 0.45 / 0.40 (MAE), 0.44 / 0.26 (SimMIM)
@@ -29,11 +29,19 @@ const EXPECTED: Record<string, Record<number, { plain: Counts; throw: Counts }>>
     64: { plain: [39, 0, 25], throw: [29, 17, 18] }, // ceil 38.4; ceil 28.16, ceil 16.64
     196: { plain: [118, 0, 78], throw: [87, 51, 58] }, // ceil 117.6; ceil 86.24, ceil 50.96
   },
+  // plain: r = 0.4 (MaskFeat's); throw: 0.30 / 0.26 (its AMT row)
+  maskfeat: {
+    16: { plain: [7, 0, 9], throw: [5, 5, 6] }, // ceil 6.4; ceil 4.8, ceil 4.16
+    49: { plain: [20, 0, 29], throw: [15, 13, 21] }, // ceil 19.6; ceil 14.7, ceil 12.74
+    64: { plain: [26, 0, 38], throw: [20, 17, 27] }, // ceil 25.6; ceil 19.2, ceil 16.64
+    196: { plain: [79, 0, 117], throw: [59, 51, 86] }, // ceil 78.4; ceil 58.8, ceil 50.96
+  },
 };
 
 const RATIOS = {
   mae: { plain: [0.75, 0], throw: [0.45, 0.40] },
   simmim: { plain: [0.6, 0], throw: [0.44, 0.26] },
+  maskfeat: { plain: [0.4, 0], throw: [0.30, 0.26] },
 } as const;
 
 // image side and patch giving each L (patch 4, except 196 = 56 / 4)
@@ -41,7 +49,7 @@ const SIDES: Record<number, number> = { 16: 16, 49: 28, 64: 32, 196: 56 };
 
 /** The counts the real planner of `strategy` produces for one batch (AMT phase). */
 function plannedCounts(
-  method: "mae" | "simmim",
+  method: "mae" | "simmim" | "maskfeat",
   strategy: string,
   L: number,
   maskRatio: number,
@@ -52,7 +60,7 @@ function plannedCounts(
   const { config } = resolveConfig({
     argv: [
       `--mim.method=${method}`,
-      `--mim.maskRatio=${strategy === "none" ? maskRatio : method === "mae" ? 0.75 : 0.6}`,
+      `--mim.maskRatio=${strategy === "none" ? maskRatio : RATIOS[method].plain[0]}`,
       `--amt.strategy=${strategy}`,
       `--amt.maskRatio=${strategy === "none" ? 0.45 : maskRatio}`,
       `--amt.throwRatio=${strategy === "none" ? 0.4 : throwRatio}`,
@@ -100,7 +108,7 @@ function plannedCounts(
   }
 }
 
-for (const method of ["mae", "simmim"] as const) {
+for (const method of ["mae", "simmim", "maskfeat"] as const) {
   Deno.test(`every strategy of ${method} has the same patch counts at L = 16, 49, 64, 196`, () => {
     tf.engine().startScope();
     try {
@@ -134,6 +142,16 @@ for (const method of ["mae", "simmim"] as const) {
         }
         for (const strategy of ["random", "amt", "random-throw", "attn-throw-low"]) {
           assert.deepEqual(plannedCounts(method, strategy, 64, 0.44, 0.26, 0), [32, 20, 12]);
+        }
+      }
+      if (method === "maskfeat") {
+        // the same 2x2-patch unit on 32 px: plain ceil(6.4) = 7 units; 30/26: ceil(4.8) = 5,
+        // ceil(4.16) = 5, 6 units visible
+        for (const strategy of ["none", "random", "attn-mask"]) {
+          assert.deepEqual(plannedCounts(method, strategy, 64, 0.4, 0, 0), [28, 0, 36], strategy);
+        }
+        for (const strategy of ["random", "amt", "random-throw", "attn-throw-low"]) {
+          assert.deepEqual(plannedCounts(method, strategy, 64, 0.30, 0.26, 0), [20, 20, 24]);
         }
       }
     } finally {

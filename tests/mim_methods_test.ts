@@ -10,6 +10,7 @@ import { methodCounting, methodMaskUnit } from "../lib/mim/counts.ts";
 import { MaskedAutoencoder } from "../lib/mim/mae.ts";
 import { METHOD_NAMES, MIM_METHODS, mimMethod } from "../lib/mim/methods.ts";
 import type { MaskPlan, MaskPlanner } from "../lib/mim/plan.ts";
+import { MaskFeat } from "../lib/mim/maskfeat.ts";
 import { SimMim } from "../lib/mim/simmim.ts";
 import { buildPlanner, methodRandomPlanner, PLANNERS } from "../lib/pretrain/factory.ts";
 import { buildModel } from "../lib/run/model.ts";
@@ -21,7 +22,7 @@ function tinyConfig(method: string, side: number, extra: string[] = []): Config 
   return resolveConfig({
     argv: [
       `--mim.method=${method}`,
-      `--mim.maskRatio=${method === "mae" ? 0.75 : 0.6}`,
+      `--mim.maskRatio=${mimMethod(method).conventions.maskRatio}`,
       "--data.name=synthetic",
       `--data.imageSize=${side}`,
       "--model.patchSize=4",
@@ -54,13 +55,13 @@ function planOf(planner: MaskPlanner, L: number, side: number): MaskPlan {
   });
 }
 
-Deno.test("METHOD_NAMES lists the registry: mae, simmim, each entry named by its key", () => {
-  assert.deepEqual([...METHOD_NAMES], ["mae", "simmim"]);
+Deno.test("METHOD_NAMES lists the registry: mae, simmim, maskfeat, each entry named by its key", () => {
+  assert.deepEqual([...METHOD_NAMES], ["mae", "simmim", "maskfeat"]);
   assert.deepEqual(Object.keys(MIM_METHODS), [...METHOD_NAMES]);
   for (const name of METHOD_NAMES) assert.equal(mimMethod(name).name, name);
   assert.throws(
     () => mimMethod("byol"),
-    /mim.method "byol" is not available; use "mae" or "simmim"/,
+    /mim.method "byol" is not available; use "mae", "simmim" or "maskfeat"/,
   );
   // inherited keys are not methods
   assert.throws(() => mimMethod("toString"), /is not available/);
@@ -70,7 +71,13 @@ Deno.test("METHOD_NAMES lists the registry: mae, simmim, each entry named by its
 Deno.test("buildModel() builds each method from its registry entry", () => {
   tf.engine().startScope();
   try {
-    for (const [method, cls] of [["mae", MaskedAutoencoder], ["simmim", SimMim]] as const) {
+    for (
+      const [method, cls] of [
+        ["mae", MaskedAutoencoder],
+        ["simmim", SimMim],
+        ["maskfeat", MaskFeat],
+      ] as const
+    ) {
       const config = tinyConfig(method, 28);
       const model = buildModel(config, 1, 28);
       const direct = mimMethod(method).build(resolveShape(config.model, 1, 28), {
@@ -99,18 +106,29 @@ Deno.test("buildModel() builds each method from its registry entry", () => {
       mae.dispose();
       simmim.dispose();
     }
+    // the HOG keys reach MaskFeat: 1 px cells, 6 bins -> 4 * 4 cells * 6 bins per 4 px patch
+    const mf = buildModel(
+      tinyConfig("maskfeat", 28, ["--mim.hogCell=1", "--mim.hogBins=6", "--mim.hogNorm=cell"]),
+      1,
+      28,
+    );
+    assert.ok(mf.features);
+    assert.deepEqual([mf.features.dim, mf.features.bins, mf.features.cellsPerSide], [96, 6, 4]);
+    assert.equal((mf as MaskFeat).features.options.norm, "cell");
+    assert.equal(mf.normPixLoss, false);
+    mf.dispose();
     const bad = tinyConfig("mae", 28);
     assert.throws(
       () => buildModel(withValue(bad, "mim", "method", "byol"), 1, 28),
-      /mim.method "byol" is not available; use "mae" or "simmim"/,
+      /mim.method "byol" is not available; use "mae", "simmim" or "maskfeat"/,
     );
   } finally {
     tf.engine().endScope();
   }
 });
 
-Deno.test("the registry's random planner: MAE 0.75 masks 36 of 49 patches, SimMIM 0.6 masks 30", () => {
-  for (const [method, masked] of [["mae", 36], ["simmim", 30]] as const) {
+Deno.test("the registry's random planner: MAE 0.75 masks 36 of 49 patches, SimMIM 0.6 30, MaskFeat 0.4 20", () => {
+  for (const [method, masked] of [["mae", 36], ["simmim", 30], ["maskfeat", 20]] as const) {
     const config = tinyConfig(method, 28);
     const entry = mimMethod(method);
     const viaRegistry = entry.randomPlanner({
@@ -132,12 +150,21 @@ Deno.test("the registry's random planner: MAE 0.75 masks 36 of 49 patches, SimMI
   }
 });
 
-Deno.test("the registry's mask unit and counting: SimMIM masks 2x2-patch units where they tile, ceil; MAE patches, floor", () => {
+Deno.test("the registry's mask unit and counting: SimMIM and MaskFeat mask 2x2-patch units where they tile, ceil; MAE patches, floor", () => {
   assert.equal(methodCounting("mae"), MIM_METHODS.mae.counting);
   assert.equal(methodCounting("simmim"), MIM_METHODS.simmim.counting);
-  assert.deepEqual([MIM_METHODS.mae.counting, MIM_METHODS.simmim.counting], ["floor", "ceil"]);
+  assert.equal(methodCounting("maskfeat"), MIM_METHODS.maskfeat.counting);
+  assert.deepEqual(
+    [MIM_METHODS.mae.counting, MIM_METHODS.simmim.counting, MIM_METHODS.maskfeat.counting],
+    ["floor", "ceil", "ceil"],
+  );
   assert.equal(methodMaskUnit("mae", 0, 4, 32), 4);
   assert.equal(methodMaskUnit("simmim", 0, 4, 32), 8);
+  assert.equal(methodMaskUnit("maskfeat", 0, 4, 32), 8);
+  assert.equal(methodMaskUnit("maskfeat", 0, 4, 28), 4);
+  // MaskFeat on 32 px: 16 units of 2x2 patches, ceil(16 * 0.4) = 7 units = 28 patches
+  const mf = planOf(methodRandomPlanner(tinyConfig("maskfeat", 32), 4, 32), 64, 32);
+  assert.deepEqual([mf.numMasked, mf.numThrown, mf.numVisible], [28, 0, 36]);
   // 32 px, 4 px patches: 64 patches, 16 units of 2x2; ceil(16 * 0.6) = 10 units = 40 patches
   const plan = planOf(methodRandomPlanner(tinyConfig("simmim", 32), 4, 32), 64, 32);
   assert.equal(plan.numMasked, 40);

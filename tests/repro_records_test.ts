@@ -5,6 +5,7 @@ import { resolveShape } from "../lib/vit/vit.ts";
 import { BUDGETS, parseSeeds, planTodo, reproRuns, runArgs } from "../lib/repro/plan.ts";
 import {
   checkRecord,
+  isProbed,
   mergeRecords,
   readRecords,
   recordFromRunFolder,
@@ -12,7 +13,7 @@ import {
   writeRecord,
 } from "../lib/repro/records.ts";
 import { rebuildResults } from "../lib/repro/rebuild.ts";
-import { missingRuns } from "../lib/repro/tables.ts";
+import { missingRuns, renderTables } from "../lib/repro/tables.ts";
 
 /** A fabricated record (a test fixture, not a result). */
 function fixture(id: string, seed: number, over: Partial<ReproRecord> = {}): ReproRecord {
@@ -53,7 +54,8 @@ function fixture(id: string, seed: number, over: Partial<ReproRecord> = {}): Rep
 Deno.test("planTodo: --only and --seeds select the (run, seed) pairs", () => {
   const runs = reproRuns(BUDGETS.medium);
   const all = planTodo(runs);
-  assert.equal(all.length, 3 * 4 + 4 + 3); // random-init + 3 MAE runs x 3 seeds; 7 single seeds
+  // random-init + 3 MAE runs x 3 seeds; 9 single seeds (SimMIM's 4, MaskFeat's 2, 3 ablations)
+  assert.equal(all.length, 3 * 4 + 4 + 2 + 3);
   const key = (t: { run: { id: string }; seed: number }) => `${t.run.id}:${t.seed}`;
   assert.deepEqual(planTodo(runs, { only: ["mae-random-75"] }).map(key), [
     "mae-random-75:0",
@@ -110,10 +112,22 @@ Deno.test("medium budget: the pre-training config of every run", () => {
       assert.deepEqual([c.train.beta1, c.train.beta2], [0.9, 0.95]);
       assert.deepEqual(c.data.cropScale, [0.35, 1]);
       assert.equal(c.mim.normPixLoss, true);
-    } else {
+    } else if (c.mim.method === "simmim") {
       // SimMIM keeps its own recipe (configs/simmim.yaml)
       assert.deepEqual(c.data.cropScale, [0.67, 1]);
       assert.equal(c.mim.normPixLoss, false);
+    } else {
+      // MaskFeat keeps its own (configs/maskfeat.yaml): crop 0.5, betas 0.9 / 0.999, HOG defaults
+      assert.equal(c.mim.method, "maskfeat");
+      assert.deepEqual(c.data.cropScale, [0.5, 1]);
+      assert.equal(c.train.beta2, 0.999);
+      assert.deepEqual([c.mim.hogCell, c.mim.hogBins, c.amt.counting], [2, 9, "ceil"]);
+      assert.deepEqual(
+        run.strategy === "none"
+          ? [c.mim.maskRatio, run.id]
+          : [c.amt.maskRatio, c.amt.throwRatio, run.id],
+        run.strategy === "none" ? [0.4, "maskfeat-random-40"] : [0.3, 0.26, "maskfeat-amt-30-26"],
+      );
     }
     if (run.strategy !== "none") {
       assert.deepEqual(
@@ -202,14 +216,14 @@ Deno.test("rebuild from record files alone: results.json sorted, tables with sta
   // no fine-tune: "-"
   assert.match(base, /\| 75\.0 ± 0\.0 \(75\.0, 75\.0, 75\.0\) \| - \| baseline \|/);
   assert.match(md, /95 % paired-t confidence/);
-  assert.match(md, /\*\*partial\*\*, missing 11: random-init-s1, random-init-s2, mae-attn-75-s0/);
+  assert.match(md, /\*\*partial\*\*, missing 13: random-init-s1, random-init-s2, mae-attn-75-s0/);
   assert.match(md, /## Every record/);
   const csv = await Deno.readTextFile(`${dir}/tables.csv`);
   assert.equal(csv.trim().split("\n").length, 9);
   // a rebuild of the same files gives the same tables
   await rebuildResults({ budget: b, resultsDir: dir, figures: false });
   assert.equal(await Deno.readTextFile(`${dir}/tables.md`), md);
-  assert.deepEqual(missingRuns(b, results.runs).length, 11);
+  assert.deepEqual(missingRuns(b, results.runs).length, 13);
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -322,4 +336,59 @@ Deno.test("rebuild: run folders count, write their records, and win a disagreeme
   assert.match(md, /71\.0 ± 1\.4 \(70\.0, 72\.0\)/);
   await Deno.remove(runRoot, { recursive: true });
   await Deno.remove(resultsDir, { recursive: true });
+});
+
+Deno.test("MaskFeat rows: in every budget, probed, their own baseline, Table 1 with the paper marked absent", async () => {
+  const o = { data: { name: "fashion-mnist", root: "" }, backend: "cpu", threads: 1 };
+  for (const b of Object.values(BUDGETS)) {
+    const runs = reproRuns(b).filter((r) => r.method === "maskfeat");
+    assert.deepEqual(runs.map((r) => r.id), ["maskfeat-random-40", "maskfeat-amt-30-26"], b.name);
+    for (const run of runs) {
+      assert.ok(isProbed(run, b), `${b.name} ${run.id} probed`);
+      const { config: c } = resolveConfig({ argv: runArgs(run, 0, b, o, "/tmp/unused") });
+      assert.equal(c.mim.method, "maskfeat");
+      assert.equal(c.train.epochs, b.simmimEpochs);
+      assert.equal(c.model.preset, b.preset);
+    }
+  }
+  // a finished MaskFeat folder needs its linear probe (and fine-tune where the budget has one)
+  const root = await Deno.makeTempDir();
+  try {
+    const b = BUDGETS.smoke;
+    const runDir = await fakeRunFolder(root, "maskfeat-amt-30-26", 0, 0.55);
+    const run = reproRuns(b).find((r) => r.id === "maskfeat-amt-30-26")!;
+    const rec = await recordFromRunFolder(runDir, run, 0, b);
+    assert.ok(typeof rec !== "string", String(rec));
+    assert.deepEqual([rec.method, rec.linear, rec.finetune], ["maskfeat", 55, 60]);
+    await Deno.remove(`${runDir}/linprobe/result.json`);
+    assert.equal(await recordFromRunFolder(runDir, run, 0, b), "no linear probe result");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+  const md = renderTables({
+    budget: BUDGETS.medium,
+    records: [
+      fixture("mae-random-75", 0),
+      fixture("maskfeat-random-40", 0, { method: "maskfeat", maskRatio: 0.4, linear: 70 }),
+      fixture("maskfeat-amt-30-26", 0, {
+        method: "maskfeat",
+        maskRatio: 0.3,
+        throwRatio: 0.26,
+        linear: 71.5,
+        masked: 15,
+        thrown: 13,
+        visible: 21,
+      }),
+    ],
+  });
+  const table1 = md.slice(md.indexOf("## Table 1"), md.indexOf("## Table 2"));
+  const line = (id: string) => table1.split("\n").find((l) => l.includes(`(\`${id}\`)`))!;
+  assert.match(line("maskfeat-random-40"), /MaskFeat random .*\| 40\/0 \|.*\| baseline \|/);
+  // AMT against MaskFeat random, not MAE's: +1.5 on one common seed; the paper's cells are "-"
+  const amt = line("maskfeat-amt-30-26");
+  assert.match(amt, /\| 30\/26 \|/);
+  assert.match(amt, /\+1\.5 \(n=1, no interval\)/);
+  assert.match(amt, /\| 15\/13\/21 \|/);
+  assert.match(amt, /\| - \| - \|$/);
+  assert.ok(!md.slice(md.indexOf("## Table 2"), md.indexOf("## Attention")).includes("maskfeat"));
 });

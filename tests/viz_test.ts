@@ -10,6 +10,9 @@ import {
   epochSeries,
   escapeXml,
   heatmapGridSvg,
+  hogGlyphImage,
+  hogRow,
+  hogUpscale,
   imageGrid,
   imageGridPng,
   imageGridPngBytes,
@@ -403,6 +406,53 @@ Deno.test("planImage() paints thrown flat, tints masked and visible in their own
   assert.deepEqual(PLAN_LEGEND.map((e) => e.label), ["masked", "thrown", "visible"]);
   assert.throws(() => planImage(ramp(10, 10, 3, true), plan, p), /divide/);
   assert.throws(() => planImage(img, { ...plan, thrown: [16] }, p), /patch index/);
+});
+
+Deno.test("hogGlyphImage() draws each bin as a line along its edge; visible dimmed, thrown grey", () => {
+  // a 4 x 4 grid of 4 px patches with 2 x 2 cells of 2 px, one channel, 9 bins; upscale 4
+  const layout = {
+    kind: "hog" as const,
+    dim: 36,
+    cellsPerSide: 2,
+    cellSize: 2,
+    channels: 1,
+    bins: 9,
+  };
+  const img: Raster = { data: new Float32Array(256).fill(0.8), height: 16, width: 16, channels: 1 };
+  const plan = { masked: Int32Array.of(5), thrown: Int32Array.of(0), visible: Int32Array.of(1) };
+  // patch 5's cell (0, 0): bin 4 (gradients 80..100 deg) = a horizontal edge, full brightness;
+  // cell (1, 1): bin 0 (gradients 0..20 deg) = a near-vertical edge, half brightness
+  const hog = new Float32Array(36);
+  hog[4] = 1;
+  hog[3 * 9 + 0] = 0.5;
+  assert.equal(hogUpscale(2), 4);
+  const out = hogGlyphImage(img, plan, hog, layout, 4, { maskedShade: 0 });
+  assert.deepEqual([out.height, out.width, out.channels], [64, 64, 3]);
+  // patch 5 spans pixels 16..31 in both axes (upscaled); cell (0, 0) is rows / cols 16..23
+  const lit = (y0: number, x0: number) => {
+    const on: [number, number, number][] = [];
+    for (let y = y0; y < y0 + 8; y++) {
+      for (let x = x0; x < x0 + 8; x++) {
+        const v = out.data[(y * 64 + x) * 3];
+        if (v > 0) on.push([y - y0, x - x0, v]);
+      }
+    }
+    return on;
+  };
+  const h = lit(16, 16);
+  assert.ok(h.length >= 7 && h.every(([y, , v]) => y === 4 && v === 1), JSON.stringify(h));
+  const vert = lit(24, 24);
+  assert.ok(vert.length >= 7 && vert.every(([, x, v]) => (x === 3 || x === 4) && v === 0.5));
+  assert.deepEqual(lit(16, 24), []); // empty cells stay dark
+  const shaded = hogGlyphImage(img, plan, hog, layout, 4);
+  assertClose(pixel(shaded, 16, 24), PLAN_COLORS.masked.map((v) => 0.2 * v), 1e-6, "shade");
+  assertClose(pixel(out, 0, 0), PLAN_COLORS.thrown, 1e-7, "thrown");
+  assertClose(pixel(out, 0, 20), [0.28, 0.28, 0.28], 1e-6, "visible, dimmed");
+  assertClose(pixel(out, 0, 40), [0.8, 0.8, 0.8], 1e-6, "other patches as they are");
+  // a row: image, plan, input, predicted, target, every cell at the glyph scale
+  const row = hogRow(img, plan, hog, hog, layout, 4);
+  assert.deepEqual(row.map((r) => [r.height, r.width]), Array(5).fill([64, 64]));
+  assert.throws(() => hogGlyphImage(img, plan, hog.slice(1), layout, 4), /expected Km x F/);
 });
 
 Deno.test("maskedImage() greys out every patch that is not visible", () => {

@@ -65,6 +65,8 @@ export interface LayerPolicy {
  *   from a `Config` lives above `config`.
  * - `run` (run folders, metrics, progress, checkpoints, state, loading a run) is the
  *   machinery of every experiment; `eval` (features, probe, kNN, fine-tune) uses it;
+ *   `interop` (weights in and out in timm / Hugging Face names, features as `.npy`) reads and
+ *   writes run folders and uses `eval`'s feature extraction;
  *   `pretrain` (the loop) calls `eval`'s kNN monitor and attention share; `detect` fine-tunes
  *   a pre-trained encoder; `repro` runs it all and writes the tables.
  *
@@ -84,6 +86,7 @@ export const LAYERS: LayerPolicy = {
     "config",
     "run",
     "eval",
+    "interop",
     "pretrain",
     "detect",
     "repro",

@@ -20,13 +20,33 @@ export {
 // Saliency maps aligned with the crop and summed per patch (or mask unit).
 export { batchPatchWeights, patchWeights } from "./weights.ts";
 
-// The saliency pass (CLS attention of the last block) and the maps kept per image.
+// The saliency pass (CLS attention of the last block, or another `amt.saliency` source) and
+// the maps kept per image.
 export {
+  type AttentionSource,
   computeSaliency,
+  minMaxRows,
+  SALIENCY_SOURCES,
   saliencyFromAttention,
+  saliencyOverDataset,
   type SaliencyPass,
+  type SaliencyPassOptions,
+  type SaliencySource,
   SaliencyStore,
 } from "./saliency.ts";
+
+// The other sources: attention rollout, the EMA teacher, the reconstruction-error map.
+export { attentionRollout, rolloutSaliency, rolloutStep } from "./rollout.ts";
+export { EmaTeacher } from "./teacher.ts";
+export {
+  computeLossSaliency,
+  coveringPatchPlans,
+  coveringPlans,
+  lossErrorMap,
+  type LossSaliencyOptions,
+  minMaxHost,
+  patchErrors,
+} from "./loss_map.ts";
 
 // When saliency is recomputed: warm-up, then every `interval` epochs.
 export { amtPhase, type AmtSchedule, isSaliencyUpdate, saliencyUpdates } from "./schedule.ts";

@@ -6,6 +6,12 @@
  * the image's own crop box (`applyCrop`), summed per patch (or per mask unit)
  * into weights, and handed to the Plackett-Luce sampler.
  *
+ * The maps come from the source `amt.saliency` names (`saliency.ts`): the
+ * encoder's attention (`cls-last`, `rollout`, `registers`), an EMA teacher the
+ * planner keeps and updates after every step (`ema-teacher`, `teacher.ts`), or
+ * the model's reconstruction error (`loss`, `loss_map.ts`); `amt.invert`
+ * stores `1 - map`.
+ *
  * The planner draws nothing: after a saliency pass it returns the pass's
  * statistics and keeps the maps ({@linkcode AmtPlanner.imageMaps}); the
  * trainer's figures (`lib/pretrain/run_plots.ts`) draw them.
@@ -16,9 +22,19 @@ import { applyCrop } from "../data/augment.ts";
 import type { Dataset, Raster } from "../data/types.ts";
 import type { MaskPlan, MaskPlanner, PlanContext } from "../mim/plan.ts";
 import type { MimModel } from "../mim/types.ts";
+import { planCounts } from "../mim/counts.ts";
+import { makeRng } from "../util/rng.ts";
+import { computeLossSaliency, coveringPatchPlans } from "./loss_map.ts";
 import { type Counting, sampleMaskPlans, type Strategy } from "./sampler.ts";
-import { computeSaliency, SaliencyStore } from "./saliency.ts";
+import {
+  computeSaliency,
+  type SaliencyPass,
+  type SaliencyPassOptions,
+  type SaliencySource,
+  SaliencyStore,
+} from "./saliency.ts";
 import { amtPhase, isSaliencyUpdate } from "./schedule.ts";
+import { EmaTeacher } from "./teacher.ts";
 import { batchPatchWeights } from "./weights.ts";
 import { expandUnitPlan } from "../mim/plan.ts";
 
@@ -36,6 +52,17 @@ export interface AmtPlannerOptions {
   /** Saliency pass batch size. */
   batchSize: number;
   seed: number;
+  /** `amt.saliency`: where the maps come from (default `cls-last`, the paper's). */
+  saliency?: SaliencySource;
+  /** `amt.invert`: store `1 - map` (default false). */
+  invert?: boolean;
+  /** `amt.emaMomentum`, the `ema-teacher` source's momentum (default 0.996). */
+  emaMomentum?: number;
+  /**
+   * The `loss` source's masking ratio per covering round (`mim.maskRatio`, the method's random
+   * masking; default 0.75), counted with `counting` over mask units.
+   */
+  lossMaskRatio?: number;
 }
 
 /** Attention-driven masking and throwing. */
@@ -44,6 +71,10 @@ export class AmtPlanner implements MaskPlanner {
   readonly store: SaliencyStore;
   /** Total seconds spent in saliency passes (this process). */
   saliencySeconds = 0;
+  /** `amt.saliency`. */
+  readonly source: SaliencySource;
+  /** The EMA copy of the encoder (`ema-teacher` only; this planner owns it). */
+  readonly teacher: EmaTeacher | null;
 
   constructor(
     readonly options: AmtPlannerOptions,
@@ -56,6 +87,16 @@ export class AmtPlanner implements MaskPlanner {
   ) {
     this.name = `amt:${options.strategy}`;
     this.store = new SaliencyStore(dataset.length, model.encoder.gridSize);
+    this.source = options.saliency ?? "cls-last";
+    if (this.source === "registers" && model.encoder.numRegisters === 0) {
+      throw new RangeError(
+        "amt.saliency = registers reads the CLS map of an encoder with register tokens; " +
+          "set model.registers > 0 (or pick another amt.saliency)",
+      );
+    }
+    this.teacher = this.source === "ema-teacher"
+      ? new EmaTeacher(model.encoder, options.emaMomentum ?? 0.996)
+      : null;
   }
 
   phase(epoch: number): string {
@@ -109,19 +150,59 @@ export class AmtPlanner implements MaskPlanner {
   async afterEpoch(epoch: number): Promise<Record<string, number | string> | void> {
     const done = epoch + 1;
     if (!isSaliencyUpdate(done, this.options)) return;
-    const pass = await computeSaliency(this.model.encoder, this.dataset, {
-      imageSize: this.imageSize,
-      batchSize: this.options.batchSize,
-      onProgress: (d, n) => {
-        if (d === n || d % (this.options.batchSize * 20) === 0) this.log(`  saliency ${d}/${n}`);
-      },
-    });
+    const pass = await this.saliencyPass(done);
     this.store.update(pass.maps, done);
     this.saliencySeconds += pass.seconds;
-    this.log(`saliency maps updated after epoch ${done} (${pass.seconds.toFixed(1)} s)`);
-    return { saliencySeconds: pass.seconds, saliencyUpdatedAfter: done };
+    const what = `${this.options.invert ? "1 - " : ""}${this.source}`;
+    this.log(`saliency maps (${what}) updated after epoch ${done} (${pass.seconds.toFixed(1)} s)`);
+    return {
+      saliencySeconds: pass.seconds,
+      saliencyUpdatedAfter: done,
+      saliencySource: this.source,
+      saliencyInverted: this.options.invert ? 1 : 0,
+    };
   }
 
+  /** After every optimiser step: the EMA teacher follows the encoder (`ema-teacher`). */
+  afterStep(): void {
+    this.teacher?.update();
+  }
+
+  /** The saliency pass of `amt.saliency` after `done` finished epochs: one map per image. */
+  saliencyPass(done: number): Promise<SaliencyPass> {
+    const o = this.options;
+    const common: SaliencyPassOptions = {
+      imageSize: this.imageSize,
+      batchSize: o.batchSize,
+      invert: o.invert ?? false,
+      onProgress: (d, n) => {
+        if (d === n || d % (o.batchSize * 20) === 0) this.log(`  saliency ${d}/${n}`);
+      },
+    };
+    const encoder = this.model.encoder;
+    switch (this.source) {
+      case "cls-last":
+      case "rollout":
+      case "registers":
+        return computeSaliency(encoder, this.dataset, { ...common, source: this.source });
+      case "ema-teacher":
+        return computeSaliency(this.teacher!.encoder, this.dataset, common);
+      case "loss": {
+        const L = encoder.numPatches;
+        const k = o.maskUnit / encoder.shape.patchSize; // patches per mask-unit side
+        const units = L / (k * k);
+        const K = planCounts(units, o.lossMaskRatio ?? 0.75, 0, o.counting).numMasked;
+        return computeLossSaliency(this.model, this.dataset, {
+          ...common,
+          // seeded by (run seed, pass, batch): a resumed run redraws the same masks
+          plans: (n, start) =>
+            coveringPatchPlans(n, L, k, K, makeRng(o.seed, "saliency-loss", done, start)),
+        });
+      }
+    }
+  }
+
+  /** The maps, their epoch, and the EMA teacher's weights (`ema/<name>`) when there is one. */
   saveState(): Map<string, { shape: number[]; data: Float32Array | Int32Array }> {
     return new Map<string, { shape: number[]; data: Float32Array | Int32Array }>([
       ["saliency", {
@@ -129,15 +210,24 @@ export class AmtPlanner implements MaskPlanner {
         data: this.store.maps.slice(),
       }],
       ["saliency_updated", { shape: [1], data: Int32Array.of(this.store.updatedAfterEpoch) }],
+      ...(this.teacher?.saveState() ?? []),
     ]);
   }
 
   loadState(
     arrays: Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>,
   ): void {
+    // a checkpoint without a teacher (written before ema-teacher was chosen): restart the
+    // average from the restored encoder
+    if (this.teacher && !this.teacher.loadState(arrays)) this.teacher.copyStudent();
     const maps = arrays.get("saliency");
     const updated = arrays.get("saliency_updated");
     if (!maps || !updated) return; // checkpoint from a run without AMT state: keep uniform maps
     this.store.update(maps.data as Float32Array, (updated.data as Int32Array)[0]);
+  }
+
+  /** Frees the EMA teacher (the model and dataset are not the planner's). */
+  dispose(): void {
+    this.teacher?.dispose();
   }
 }

@@ -1,7 +1,20 @@
 /**
- * Saliency (the paper's "semantic information extraction"): the CLS row of the
- * last block's attention, without its CLS column, min-max normalised per head,
- * averaged over heads; one map per training image on the patch grid.
+ * Saliency (the paper's "semantic information extraction"): one map per
+ * training image on the patch grid, values in [0, 1], from the un-augmented
+ * image. The paper's map (`cls-last`, the default) is the CLS row of the last
+ * block's attention over the patch columns, min-max normalised per head,
+ * averaged over heads. `amt.saliency` picks another source
+ * ({@linkcode SALIENCY_SOURCES}); every source fills the same `[N, L]` maps:
+ *
+ * | source        | map                                                              | where           |
+ * | ------------- | ---------------------------------------------------------------- | --------------- |
+ * | `cls-last`    | last block's CLS attention (per-head min-max, head mean)         | here            |
+ * | `rollout`     | attention rollout through all blocks, CLS row, min-max           | `rollout.ts`    |
+ * | `registers`   | `cls-last` of an encoder with register tokens (patch columns)    | here            |
+ * | `ema-teacher` | `cls-last` of an EMA copy of the encoder (`amt.emaMomentum`)     | `teacher.ts`    |
+ * | `loss`        | per-patch reconstruction error under random masks, min-max       | `loss_map.ts`   |
+ *
+ * `amt.invert` stores `1 - map` instead (an ablation: mask the least salient).
  *
  * @module
  */
@@ -12,18 +25,38 @@ import { applyCrop } from "../data/augment.ts";
 import { makeRng } from "../util/rng.ts";
 import { patchify } from "../vit/patch.ts";
 import type { VisionTransformer } from "../vit/vit.ts";
+import { rolloutSaliency } from "./rollout.ts";
+
+export { minMaxRows } from "./_minmax.ts";
+
+/** Every `amt.saliency` value: where the per-image maps come from (see the module doc). */
+export const SALIENCY_SOURCES: readonly [
+  "cls-last",
+  "rollout",
+  "registers",
+  "ema-teacher",
+  "loss",
+] = Object.freeze(["cls-last", "rollout", "registers", "ema-teacher", "loss"] as const);
+
+/** An `amt.saliency` value. */
+export type SaliencySource = (typeof SALIENCY_SOURCES)[number];
+
+/** The sources read from one encoder's attention ({@linkcode computeSaliency}). */
+export type AttentionSource = "cls-last" | "rollout" | "registers";
 
 /**
  * Saliency of each patch from a last-block attention tensor.
  *
- * @param attention [B, H, 1+L, 1+L] post-softmax
- * @returns [B, L] in [0, 1]: per-head min-max of `A[:, :, 0, 1:]`, then mean over heads
+ * @param attention [B, H, P+L, P+L] post-softmax, tokens `[CLS | registers | patches]`
+ * @param prefix P, the tokens before the patches (1 + registers; the encoder's
+ *   `prefixTokens`): the CLS row is read over the patch columns only
+ * @returns [B, L] in [0, 1]: per-head min-max of `A[:, :, 0, P:]`, then mean over heads
  */
-export function saliencyFromAttention(attention: tf.Tensor4D): tf.Tensor2D {
+export function saliencyFromAttention(attention: tf.Tensor4D, prefix = 1): tf.Tensor2D {
   return tf.tidy(() => {
     const [B, H, T] = attention.shape;
-    const L = T - 1;
-    const cls = attention.slice([0, 0, 0, 1], [B, H, 1, L]).reshape([B, H, L]); // [B, H, L]
+    const L = T - prefix;
+    const cls = attention.slice([0, 0, 0, prefix], [B, H, 1, L]).reshape([B, H, L]); // [B, H, L]
     const lo = tf.min(cls, -1, true); // [B, H, 1]
     const hi = tf.max(cls, -1, true);
     // a head whose CLS row is constant carries no ranking: it contributes 0
@@ -40,23 +73,37 @@ export interface SaliencyPass {
   seconds: number;
 }
 
+/** What every saliency pass takes. */
+export interface SaliencyPassOptions {
+  /** Model input side (images are resized to it, not cropped). */
+  imageSize: number;
+  /** Images per forward pass. */
+  batchSize: number;
+  /** Store `1 - map` (`amt.invert`). */
+  invert?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
 /**
- * Run the encoder on all tokens of every (un-augmented, resized) training
- * image, without gradients, and collect each image's patch-grid saliency.
+ * The loop every source shares: un-augmented batches in dataset order, patchified, one
+ * `[n, L]` map per batch from `mapBatch` (in [0, 1]), inverted when asked.
+ *
+ * @param mapBatch patches `[n*L, p*p*C]` (host, row-major) and the batch's first index → maps
+ *   `[n, L]`: a tensor (the loop reads and disposes it) or host values
  */
-export async function computeSaliency(
-  encoder: VisionTransformer,
+export async function saliencyOverDataset(
   dataset: Dataset,
-  opts: {
-    imageSize: number;
-    batchSize: number;
-    onProgress?: (done: number, total: number) => void;
-  },
+  grid: { numPatches: number; patchSize: number },
+  opts: SaliencyPassOptions,
+  mapBatch: (
+    patches: Float32Array,
+    n: number,
+    start: number,
+  ) => tf.Tensor2D | Promise<Float32Array>,
 ): Promise<SaliencyPass> {
   const t0 = performance.now();
   const N = dataset.length;
-  const L = encoder.numPatches;
-  const p = encoder.shape.patchSize;
+  const L = grid.numPatches;
   const maps = new Float32Array(N * L);
   for (let start = 0; start < N; start += opts.batchSize) {
     const n = Math.min(opts.batchSize, N - start);
@@ -66,16 +113,60 @@ export async function computeSaliency(
       augment: false,
       rng: makeRng(0, "saliency"),
     });
-    const patches = patchify(batch.images, n, opts.imageSize, dataset.channels, p);
-    const sal = tf.tidy(() => {
-      const x = tf.tensor3d(patches, [n, L, encoder.patchDim]);
-      return saliencyFromAttention(encoder.lastAttention(x));
-    });
-    maps.set((await sal.data()) as Float32Array, start * L);
-    sal.dispose();
+    const patches = patchify(batch.images, n, opts.imageSize, dataset.channels, grid.patchSize);
+    const sal = mapBatch(patches, n, start);
+    if (sal instanceof tf.Tensor) {
+      try {
+        maps.set((await sal.data()) as Float32Array, start * L);
+      } finally {
+        sal.dispose();
+      }
+    } else {
+      maps.set(await sal, start * L);
+    }
     opts.onProgress?.(start + n, N);
   }
+  if (opts.invert) { for (let i = 0; i < maps.length; i++) maps[i] = 1 - maps[i]; }
   return { maps, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * Run the encoder on all tokens of every (un-augmented, resized) training
+ * image, without gradients, and collect each image's patch-grid saliency from
+ * its attention: `cls-last` (default) and `registers` read the last block's CLS
+ * row over the patch columns ({@linkcode saliencyFromAttention}), `rollout`
+ * multiplies all blocks' attention ({@linkcode rolloutSaliency}).
+ *
+ * @throws {RangeError} for `registers` on an encoder without register tokens.
+ */
+export function computeSaliency(
+  encoder: VisionTransformer,
+  dataset: Dataset,
+  opts: SaliencyPassOptions & { source?: AttentionSource },
+): Promise<SaliencyPass> {
+  const source = opts.source ?? "cls-last";
+  if (source === "registers" && encoder.numRegisters === 0) {
+    return Promise.reject(
+      new RangeError(
+        "amt.saliency = registers needs an encoder with register tokens; set model.registers > 0",
+      ),
+    );
+  }
+  const L = encoder.numPatches;
+  return saliencyOverDataset(
+    dataset,
+    {
+      numPatches: L,
+      patchSize: encoder.shape.patchSize,
+    },
+    opts,
+    (patches, n) =>
+      tf.tidy(() => {
+        const x = tf.tensor3d(patches, [n, L, encoder.patchDim]); // [n, L, ppc]
+        if (source === "rollout") return rolloutSaliency(encoder, x);
+        return saliencyFromAttention(encoder.lastAttention(x), encoder.prefixTokens);
+      }),
+  );
 }
 
 /**

@@ -14,9 +14,12 @@ import {
   type PrecisionChoice,
 } from "../backend/mod.ts";
 import { AMT_STRATEGIES, type AmtStrategy } from "../amt/sampler.ts";
+import { SALIENCY_SOURCES, type SaliencySource } from "../amt/saliency.ts";
 import { type Counting, COUNTINGS } from "../mim/counts.ts";
+import { HOG_NORMS, type HogNorm } from "../mim/hog.ts";
 import { METHOD_NAMES, type MimMethodName } from "../mim/methods.ts";
 import { DATASET_NAMES } from "../data/names.ts";
+import { type Normalization, NORMALIZATIONS } from "../data/normalize.ts";
 import { PRESET_NAMES } from "../vit/presets.ts";
 
 /** `mim.method`: a masked-image-modeling method of lib/mim's registry. */
@@ -24,10 +27,25 @@ export type MethodName = MimMethodName;
 /** Every {@linkcode MethodName} (lib/mim's list). */
 export const METHOD_CHOICES: readonly MethodName[] = METHOD_NAMES;
 
+/** `mim.hogNorm`: how MaskFeat's HOG vectors are L2-normalised (lib/mim/hog.ts's list). */
+export type HogNormName = HogNorm;
+/** Every {@linkcode HogNormName}. */
+export const HOG_NORM_CHOICES: readonly HogNormName[] = HOG_NORMS;
+
 /** `amt.strategy`: `none` (the method's random masking) or an AMT sampler strategy. */
 export type StrategyName = AmtStrategy;
 /** Every {@linkcode StrategyName} (lib/amt's list). */
 export const STRATEGY_CHOICES: readonly StrategyName[] = AMT_STRATEGIES;
+
+/** `amt.saliency`: where AMT's maps come from (lib/amt's list). */
+export type SaliencyName = SaliencySource;
+/** Every {@linkcode SaliencyName}. */
+export const SALIENCY_CHOICES: readonly SaliencyName[] = SALIENCY_SOURCES;
+
+/** `data.normalize`: how pixels become model inputs (lib/data's list). */
+export type NormalizeName = Normalization;
+/** Every {@linkcode NormalizeName}. */
+export const NORMALIZE_CHOICES: readonly NormalizeName[] = NORMALIZATIONS;
 
 /** `amt.counting`: `auto` (the method's rule) or a rule of lib/mim/counts.ts. */
 export type CountingName = "auto" | Counting;
@@ -86,10 +104,13 @@ export const FINETUNE_INITS: readonly FinetuneInit[] = Object.freeze<FinetuneIni
 export const CHOICES: Readonly<Record<string, readonly string[]>> = Object.freeze({
   "data.name": DATASET_CHOICES,
   "data.onBadImage": BAD_IMAGE_CHOICES,
+  "data.normalize": NORMALIZE_CHOICES,
   "model.preset": PRESET_NAMES,
   "mim.method": METHOD_CHOICES,
+  "mim.hogNorm": HOG_NORM_CHOICES,
   "amt.strategy": STRATEGY_CHOICES,
   "amt.counting": COUNTING_CHOICES,
+  "amt.saliency": SALIENCY_CHOICES,
   "run.backend": BACKEND_NAMES,
   "train.precision": PRECISION_NAMES,
   "probe.optimizer": PROBE_OPTIMIZERS,

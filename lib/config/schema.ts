@@ -22,9 +22,12 @@ import type {
   CountingName,
   DatasetName,
   FinetuneInit,
+  HogNormName,
   MethodName,
+  NormalizeName,
   PrecisionName,
   ProbeOptimizer,
+  SaliencyName,
   StrategyName,
 } from "./choices.ts";
 
@@ -48,6 +51,12 @@ export interface DataConfig {
   flip: boolean;
   /** Image folders: what to do with an unreadable file: "skip" (warn) or "fail". */
   onBadImage: BadImagePolicy;
+  /**
+   * Pixels to model inputs, for every pass of the run (training batches, saliency, features,
+   * evaluation): standard ((x / 255 - mean[c]) / std[c], the dataset's statistics, MAE's) |
+   * unit (x / 255, no centring).
+   */
+  normalize: NormalizeName;
 }
 
 /** The ViT encoder/decoder shape. */
@@ -67,18 +76,31 @@ export interface ModelConfig {
    * linear rule below it). 0 for MAE; SimMIM's release trains with 0.1.
    */
   dropPath: number;
+  /**
+   * Register tokens (Darcet et al. 2024): learned tokens after CLS inside the encoder, dropped
+   * from its outputs and from the saliency maps (0 = none).
+   */
+  registers: number;
 }
 
 /** The masked-image-modeling method. */
 export interface MimConfig {
-  /** mae | simmim */
+  /** mae | simmim | maskfeat */
   method: MethodName;
-  /** Random-masking ratio (MAE 0.75, SimMIM 0.6). */
+  /** Random-masking ratio (MAE 0.75, SimMIM 0.6, MaskFeat 0.4). */
   maskRatio: number;
   /** Per-patch normalised pixel targets (MAE). */
   normPixLoss: boolean;
-  /** SimMIM mask unit in pixels (0 = patch size). */
+  /** SimMIM / MaskFeat mask unit in pixels (0 = the method's). */
   maskUnit: number;
+  /** MaskFeat: HOG cell side in px, a divisor of the patch (MaskFeat 8 px in 16 px patches). */
+  hogCell: number;
+  /** MaskFeat: HOG orientation bins over 180 degrees (MaskFeat 9). */
+  hogBins: number;
+  /** MaskFeat: Gaussian window side in px over the gradient magnitudes, tiled (0 = off). */
+  hogWindow: number;
+  /** MaskFeat: L2 normalisation of a patch's HOG: patch (whole vector) | cell (per cell). */
+  hogNorm: HogNormName;
 }
 
 /** Attention-driven masking and throwing. */
@@ -98,6 +120,17 @@ export interface AmtConfig {
   counting: CountingName;
   /** Batch size of the saliency pass. */
   batchSize: number;
+  /**
+   * Where the maps come from: cls-last (the paper's: last block's CLS attention) | rollout
+   * (attention rollout through all blocks) | registers (cls-last with model.registers > 0) |
+   * ema-teacher (cls-last of an EMA copy of the encoder) | loss (per-patch reconstruction
+   * error under random masks: mask what is hard).
+   */
+  saliency: SaliencyName;
+  /** Use 1 - map (an ablation: the least salient patches become the most likely masked). */
+  invert: boolean;
+  /** Momentum m of the ema-teacher source: teacher = m * teacher + (1 - m) * encoder per step. */
+  emaMomentum: number;
 }
 
 /** Optimisation. */
@@ -111,6 +144,12 @@ export interface TrainConfig {
   minLr: number;
   warmupEpochs: number;
   weightDecay: number;
+  /**
+   * Parameter groups without weight decay: auto (the method's: MAE decays its CLS, mask and
+   * register tokens, never biases and norms; SimMIM skips tokens too) | none (decay every
+   * group) | a comma-separated subset of bias, norm, tokens. Matrices always decay.
+   */
+  noDecay: string;
   beta1: number;
   beta2: number;
   /** Gradient-norm clipping (0 = off). */
@@ -188,7 +227,7 @@ export interface FinetuneConfig {
   batchSize: number;
   /** Linear lr warm-up in epochs; -1 = min(5, epochs / 5). */
   warmupEpochs: number;
-  /** Layer-wise lr decay; 0 = the method's (MAE 0.75, SimMIM 0.65); 1 = off. */
+  /** Layer-wise lr decay; 0 = the method's (MAE 0.75, SimMIM and MaskFeat 0.65); 1 = off. */
   layerDecay: number;
   labelSmoothing: number;
   dropPath: number;
@@ -287,6 +326,7 @@ export function defaultConfig(): Config {
       cropRatio: [3 / 4, 4 / 3],
       flip: true,
       onBadImage: "skip",
+      normalize: "standard",
     },
     model: {
       preset: "vit-tiny-28",
@@ -299,8 +339,18 @@ export function defaultConfig(): Config {
       decoderDepth: 0,
       decoderHeads: 0,
       dropPath: 0,
+      registers: 0,
     },
-    mim: { method: "mae", maskRatio: 0.75, normPixLoss: true, maskUnit: 0 },
+    mim: {
+      method: "mae",
+      maskRatio: 0.75,
+      normPixLoss: true,
+      maskUnit: 0,
+      hogCell: 2,
+      hogBins: 9,
+      hogWindow: 0,
+      hogNorm: "patch",
+    },
     amt: {
       strategy: "none",
       maskRatio: 0.45,
@@ -309,6 +359,9 @@ export function defaultConfig(): Config {
       interval: 40,
       counting: "auto",
       batchSize: 256,
+      saliency: "cls-last",
+      invert: false,
+      emaMomentum: 0.996,
     },
     train: {
       epochs: 10,
@@ -318,6 +371,7 @@ export function defaultConfig(): Config {
       minLr: 0,
       warmupEpochs: 1,
       weightDecay: 0.05,
+      noDecay: "auto",
       beta1: 0.9,
       beta2: 0.95,
       clipGrad: 0,

@@ -13,6 +13,8 @@ import { ConfigError } from "./errors.ts";
 import { closestWord } from "./_suggest.ts";
 import { configKeys, formatValue, getConfigValue, keyKind } from "./keys.ts";
 import { CHOICES } from "./choices.ts";
+import { parseNoDecay } from "../vit/params.ts";
+import { PRESETS } from "../vit/presets.ts";
 
 export { CHOICES };
 
@@ -145,6 +147,7 @@ export function validateConfig(
       "model.decoderDepth",
       "model.decoderHeads",
       "mim.maskUnit",
+      "mim.hogWindow",
       "amt.warmup",
       "train.warmupEpochs",
       "train.weightDecay",
@@ -190,6 +193,11 @@ export function validateConfig(
         `finetune.layerDecay = ${x} must be in (0, 1] (1 = off), or 0 for the method's.`,
       );
     }
+  }
+  atLeast("mim.hogCell", 1, " (HOG cell side in px)");
+  atLeast("mim.hogBins", 2, " (HOG orientation bins)");
+  if (usable("mim.hogWindow") && num("mim.hogWindow") === 1) {
+    fail(["mim.hogWindow"], `mim.hogWindow = 1 is no window; use 0 (off) or a side >= 2 px.`);
   }
   atLeast("train.epochs", 1);
   atLeast("train.batchSize", 1);
@@ -313,6 +321,53 @@ export function validateConfig(
         `mim.maskUnit = ${unit} does not divide data.imageSize = ${image}; ` +
           `use a divisor of ${image} such as ${nearestDivisor(image, unit)}.`,
       );
+    }
+  }
+
+  // MaskFeat's HOG geometry (other methods ignore these keys); the model asserts it again against
+  // the dataset's image size
+  if (usable("mim.method", "mim.hogCell", "model.patchSize", "model.preset")) {
+    const patch = num("model.patchSize") || PRESETS[v("model.preset") as string]?.patchSize || 0;
+    const cell = num("mim.hogCell");
+    if (v("mim.method") === "maskfeat" && patch > 0 && cell >= 1 && patch % cell !== 0) {
+      const fits = divisors(patch).filter((d) => d < patch);
+      fail(
+        ["mim.hogCell", "model.patchSize"],
+        `mim.hogCell = ${cell} does not divide the ${patch} px patch: HOG cells tile each ` +
+          `patch; use one of ${fits.join(", ")} (MaskFeat: 8 px cells in 16 px patches).`,
+      );
+    }
+  }
+  if (usable("mim.method", "mim.hogWindow", "data.imageSize")) {
+    const w = num("mim.hogWindow");
+    const image = num("data.imageSize");
+    if (v("mim.method") === "maskfeat" && w > 1 && image > 0 && image % w !== 0) {
+      fail(
+        ["mim.hogWindow", "data.imageSize"],
+        `mim.hogWindow = ${w} does not divide data.imageSize = ${image}: the window is tiled ` +
+          `over the image; use a divisor such as ${nearestDivisor(image, w)}, or 0 (off).`,
+      );
+    }
+  }
+
+  // Saliency sources, register tokens, weight-decay groups.
+  atLeast("model.registers", 0, " (0 = no register tokens)");
+  inRange("amt.emaMomentum", 0, 1, false);
+  if (
+    usable("amt.saliency", "model.registers") && v("amt.saliency") === "registers" &&
+    num("model.registers") === 0
+  ) {
+    fail(
+      ["amt.saliency", "model.registers"],
+      `amt.saliency = "registers" reads the CLS map of an encoder with register tokens, but ` +
+        `model.registers = 0; set model.registers > 0 (e.g. 4) or pick another amt.saliency.`,
+    );
+  }
+  if (usable("train.noDecay")) {
+    try {
+      parseNoDecay(v("train.noDecay") as string);
+    } catch (e) {
+      fail(["train.noDecay"], `${(e as Error).message}.`);
     }
   }
 

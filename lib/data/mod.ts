@@ -22,6 +22,7 @@ export {
   nativeSize,
   openDataset,
   type OpenOptions,
+  withNormalization,
 } from "./registry.ts";
 
 // The readers.
@@ -58,6 +59,14 @@ export {
 
 // RandomResizedCrop as a box, and applying a box to any raster.
 export { applyCrop, type CropOptions, randomResizedCrop } from "./augment.ts";
+
+// The normalisation rule (`data.normalize`), carried by the dataset's mean / std.
+export {
+  checkNormalization,
+  type Normalization,
+  NORMALIZATIONS,
+  normalizedDataset,
+} from "./normalize.ts";
 
 // Batches: crop, flip, resize, normalise; and back to pixels.
 export { type Batch, type BatchOptions, denormalize, loadBatch } from "./batch.ts";

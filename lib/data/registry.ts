@@ -9,6 +9,7 @@ import { DataError } from "./errors.ts";
 import { openImageFolder } from "./image_folder.ts";
 import { openFashionMnist } from "./idx.ts";
 import { DATASET_NAMES } from "./names.ts";
+import { checkNormalization, normalizedDataset } from "./normalize.ts";
 import { openStl10 } from "./stl10.ts";
 import { makeSynthetic } from "./synthetic.ts";
 import type { Dataset, Item } from "./types.ts";
@@ -28,6 +29,17 @@ export interface OpenOptions {
   onBadImage?: string;
   /** Synthetic only: generator seed (default 0). */
   seed?: number;
+  /**
+   * Per-channel mean and std (pixels in [0, 1]) that replace the dataset's own normalisation
+   * constants, e.g. a run's imported `config.json`; absent: the dataset's (the default).
+   */
+  mean?: readonly number[];
+  std?: readonly number[];
+  /**
+   * `data.normalize`: `standard` (default: the dataset's mean / std) or `unit` (x / 255, mean 0
+   * and std 1; see `normalize.ts`). Explicit `mean` / `std` win over it.
+   */
+  normalize?: string;
 }
 
 /** Where each dataset expects `--data.root` to point. */
@@ -108,9 +120,44 @@ export function limitDataset(ds: Dataset, n: number): Dataset {
 }
 
 /**
+ * A view of `ds` whose batches are normalised with `mean` / `std` (one per channel, pixels in
+ * [0, 1]) instead of the dataset's own constants; items and methods are unchanged.
+ *
+ * @throws {RangeError} when there is not one mean and one positive std per channel.
+ */
+export function withNormalization(
+  ds: Dataset,
+  mean: readonly number[],
+  std: readonly number[],
+): Dataset {
+  if (mean.length !== ds.channels || std.length !== ds.channels) {
+    throw new RangeError(
+      `${ds.name}: normalisation has ${mean.length} means and ${std.length} stds for ` +
+        `${ds.channels} channel(s); give one of each per channel`,
+    );
+  }
+  if (!mean.every(Number.isFinite) || !std.every((s) => Number.isFinite(s) && s > 0)) {
+    throw new RangeError(
+      `${ds.name}: normalisation mean [${mean}] / std [${std}]: means must be finite and stds > 0`,
+    );
+  }
+  const m = Object.freeze([...mean]), s = Object.freeze([...std]);
+  // a view, not a copy: readers keep their private fields and extra methods (object masks)
+  return new Proxy(ds, {
+    get(target, key) {
+      if (key === "mean") return m;
+      if (key === "std") return s;
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+/**
  * Opens dataset `name` from `root`, split `split`, optionally limited to its
  * first `limit` items. Unknown names list the valid ones; a missing root (for
  * anything but fashion-mnist and synthetic) says which layout is expected.
+ * `mean` / `std` replace the dataset's normalisation ({@linkcode withNormalization}).
  *
  * @example
  * ```ts
@@ -120,7 +167,17 @@ export function limitDataset(ds: Dataset, n: number): Dataset {
  * ```
  */
 export function openDataset(opts: OpenOptions): Promise<Dataset> {
-  return Promise.resolve().then(() => limitDataset(openUnlimited(opts), opts.limit ?? 0));
+  return Promise.resolve().then(() => {
+    const rule = checkNormalization(opts.normalize ?? "standard");
+    const ds = normalizedDataset(limitDataset(openUnlimited(opts), opts.limit ?? 0), rule);
+    if (opts.mean === undefined && opts.std === undefined) return ds;
+    try {
+      return withNormalization(ds, opts.mean ?? ds.mean, opts.std ?? ds.std);
+    } catch (e) {
+      ds.close?.();
+      throw e;
+    }
+  });
 }
 
 function openUnlimited(opts: OpenOptions): Dataset {

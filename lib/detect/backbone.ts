@@ -71,7 +71,7 @@ export class VitBackbone {
     }
     this.globalBlocks = new Set(globals);
     this.pos = tf.keep(
-      tf.tidy(() => tf.gather(vit.pos, tf.tensor1d(this.order, "int32"))),
+      tf.tidy(() => tf.gather(vit.patchPos(), tf.tensor1d(this.order, "int32"))),
     ) as tf.Tensor2D;
   }
 

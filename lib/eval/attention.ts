@@ -157,7 +157,8 @@ export async function attentionOnObject(
     const patches = patchify(batch.images, n, imageSize, ds.channels, p);
     const sal = tf.tidy(() => {
       const x = tf.tensor3d(patches, [n, L, encoder.patchDim]); // [n, L, ppc]
-      return saliencyFromAttention(encoder.lastAttention(x)); // [n, L]
+      // the CLS row over the patch columns (register tokens, if any, are left out)
+      return saliencyFromAttention(encoder.lastAttention(x), encoder.prefixTokens); // [n, L]
     });
     const maps = (await sal.data()) as Float32Array;
     sal.dispose();

@@ -7,9 +7,16 @@
 import type { DataConfig } from "../config/schema.ts";
 import { type Dataset, openDataset } from "../data/mod.ts";
 
-/** The data keys an evaluation needs (a pre-training run's `config.data`). */
+/**
+ * The data keys an evaluation needs (a pre-training run's `config.data`), and the run's
+ * normalisation when it replaces the dataset's (`LoadedRun.normalization`).
+ */
 export type EvalDataConfig = Pick<DataConfig, "name" | "root" | "split" | "imageSize"> & {
   onBadImage?: string;
+  /** `data.normalize` of the run (default `standard`): evaluations see what training saw. */
+  normalize?: string;
+  mean?: readonly number[];
+  std?: readonly number[];
 };
 
 /**
@@ -29,8 +36,8 @@ export function labelledSplits(name: string): { train: string; test: string } {
 }
 
 /**
- * Open split `split` of the run's dataset with the run's decode settings,
- * limited to its first `limit` items (0 = all).
+ * Open split `split` of the run's dataset with the run's decode settings (and its
+ * normalisation when `data` carries one), limited to its first `limit` items (0 = all).
  */
 export function openEvalSplit(
   data: EvalDataConfig,
@@ -44,5 +51,8 @@ export function openEvalSplit(
     limit,
     imageSize: data.imageSize,
     onBadImage: data.onBadImage ?? "skip",
+    normalize: data.normalize ?? "standard",
+    mean: data.mean,
+    std: data.std,
   });
 }

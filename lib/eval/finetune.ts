@@ -35,15 +35,19 @@ import {
 export const LAYER_DECAY: Readonly<Record<string, number>> = Object.freeze({
   mae: 0.75,
   simmim: 0.65,
+  maskfeat: 0.65, // MaskFeat's SOLVER.LAYER_DECAY (SlowFast in1k_VIT_B_MaskFeat_FT.yaml)
 });
 
 /**
  * MAE's layer id of a ViT parameter name: 0 for `cls_token`, `pos_embed`,
- * `mask_token` and `patch_embed.*`; `i + 1` for `blocks.i.*`; `depth + 1`
+ * `mask_token`, `registers` and `patch_embed.*`; `i + 1` for `blocks.i.*`; `depth + 1`
  * otherwise (final norm, head).
  */
 export function layerId(name: string, depth: number): number {
-  if (/(^|\.)(cls_token|pos_embed|mask_token)$/.test(name) || /(^|\.)patch_embed\./.test(name)) {
+  if (
+    /(^|\.)(cls_token|pos_embed|mask_token|registers)$/.test(name) ||
+    /(^|\.)patch_embed\./.test(name)
+  ) {
     return 0;
   }
   const m = /(^|\.)blocks\.(\d+)\./.exec(name);
@@ -57,8 +61,8 @@ export function layerDecayScale(layer: number, depth: number, decay: number): nu
 }
 
 /**
- * The encoder's own parameters (patch embedding, CLS, blocks, final norm), in
- * store order, found by identity so decoder and mask-token weights are left out.
+ * The encoder's own parameters (patch embedding, CLS, register tokens, a learned position
+ * table, blocks, final norm), in store order, found by identity so decoder and mask-token weights are left out.
  */
 export function encoderParams(encoder: VisionTransformer): Param[] {
   const mine = new Set<tf.Variable>([
@@ -68,6 +72,8 @@ export function encoderParams(encoder: VisionTransformer): Param[] {
     encoder.norm.gamma,
     encoder.norm.beta,
   ]);
+  if (encoder.posEmbed) mine.add(encoder.posEmbed); // a learned table (imported weights)
+  if (encoder.registers) mine.add(encoder.registers); // register tokens (model.registers)
   for (const blk of encoder.blocks) {
     for (
       const v of [

@@ -16,6 +16,8 @@ import {
   loadRun,
   modelImageSize,
   Progress,
+  readRunInfo,
+  runNormalization,
   runPaths,
 } from "../run/mod.ts";
 import {
@@ -181,7 +183,9 @@ export async function runFinetune(opts: RunFinetuneOptions): Promise<FinetuneRun
   if (!outDir) throw new RangeError("runFinetune: a random-init run without runDir needs `out`");
   const precision = await initEvalBackend(opts, saved);
 
-  const data = { ...saved.data, root: opts.dataRoot ?? saved.data.root };
+  // an imported run's own normalisation replaces the dataset's
+  const normalization = opts.runDir ? runNormalization(await readRunInfo(opts.runDir)) : undefined;
+  const data = { ...saved.data, root: opts.dataRoot ?? saved.data.root, ...normalization };
   const splits = labelledSplits(data.name);
   const train = await openEvalSplit(data, splits.train, opts.limit ?? 0);
   const test = await openEvalSplit(data, splits.test, opts.testLimit ?? 0);

@@ -113,10 +113,11 @@ export async function runKnn(
   const outDir = opts.out || runPaths(opts.runDir).knn;
   const saved = await loadSavedConfig(opts.runDir);
   const precision = await initEvalBackend(opts, saved);
-  const { config, model, step } = await loadRun(opts.runDir);
+  const { config, model, step, normalization } = await loadRun(opts.runDir);
   let splits: LabelledSplits | null = null;
   try {
-    const data = { ...config.data, root: opts.dataRoot ?? config.data.root };
+    // an imported run's own normalisation replaces the dataset's
+    const data = { ...config.data, root: opts.dataRoot ?? config.data.root, ...normalization };
     splits = await openLabelledSplits(data, opts.trainLimit, opts.testLimit);
     const recipe = withPrecision(
       knnRecipe(opts, splits.train.length, splits.test.length, config.eval.knnK),

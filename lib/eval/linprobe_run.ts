@@ -297,10 +297,11 @@ export async function runLinearProbe(opts: RunLinearProbeOptions): Promise<Linea
   const outDir = opts.out || runPaths(opts.runDir).linprobe;
   const saved = await loadSavedConfig(opts.runDir);
   const precision = await initEvalBackend(opts, saved);
-  const { config, model, step } = await loadRun(opts.runDir);
+  const { config, model, step, normalization } = await loadRun(opts.runDir);
   let splits: LabelledSplits | null = null;
   try {
-    const data = { ...config.data, root: opts.dataRoot ?? config.data.root };
+    // an imported run's own normalisation replaces the dataset's
+    const data = { ...config.data, root: opts.dataRoot ?? config.data.root, ...normalization };
     splits = await openLabelledSplits(data, opts.trainLimit, opts.testLimit);
     const knnK = opts.knnK ?? config.eval.knnK;
     const recipe = withPrecision(

@@ -27,13 +27,36 @@ export interface PlanSizes {
   visible: number;
 }
 
+/** MaskFeat's HOG target settings that change its counted FLOPs (default 2 px cells, 9 bins). */
+export interface HogFlopsOptions {
+  cellSize?: number;
+  bins?: number;
+}
+
+/**
+ * FLOPs per image of MaskFeat's HOG targets on an `S` px, `C` channel image:
+ * per pixel and channel the separable Sobel pair (2 x (3 + 3) multiply-adds),
+ * the magnitude (3) and the vote into its cell (1); atan2, the binning and the
+ * L2 normalisation are left out like the other element-wise ops.
+ */
+export function hogFlops(s: VitShape): number {
+  return s.imageSize * s.imageSize * s.channels * (2 * 2 * 6 + 3 + 1);
+}
+
 /**
  * Forward FLOPs per image of one MIM step.
  *
  * MAE: encoder on CLS + visible; decoder on CLS + visible + masked.
  * SimMIM: encoder on CLS + visible + masked (mask tokens); linear head on masked.
+ * MaskFeat: as SimMIM, its linear head predicting F = (p / cell)^2 * C * bins HOG values per
+ * masked patch, plus the HOG targets ({@linkcode hogFlops}).
  */
-export function mimForwardFlops(method: string, s: VitShape, plan: PlanSizes): number {
+export function mimForwardFlops(
+  method: string,
+  s: VitShape,
+  plan: PlanSizes,
+  hog: HogFlopsOptions = {},
+): number {
   const ppc = s.patchSize * s.patchSize * s.channels;
   const { masked: Km, visible: Kv } = plan;
   const embed = 2 * Kv * ppc * s.dim;
@@ -48,12 +71,27 @@ export function mimForwardFlops(method: string, s: VitShape, plan: PlanSizes): n
     const enc = s.depth * blockFlops(1 + Kv + Km, s.dim, s.mlpRatio);
     return embed + enc + 2 * Km * s.dim * ppc;
   }
+  if (method === "maskfeat") {
+    const cells = s.patchSize / (hog.cellSize ?? 2);
+    const F = cells * cells * s.channels * (hog.bins ?? 9);
+    const enc = s.depth * blockFlops(1 + Kv + Km, s.dim, s.mlpRatio);
+    return embed + enc + 2 * Km * s.dim * F + hogFlops(s);
+  }
   throw new RangeError(`mimForwardFlops: unknown method "${method}"`);
 }
 
-/** Training FLOPs per image (forward + backward ~ 3x forward). */
-export function mimTrainFlops(method: string, s: VitShape, plan: PlanSizes): number {
-  return 3 * mimForwardFlops(method, s, plan);
+/**
+ * Training FLOPs per image (forward + backward ~ 3x forward; MaskFeat's HOG
+ * targets, which need no backward pass, once).
+ */
+export function mimTrainFlops(
+  method: string,
+  s: VitShape,
+  plan: PlanSizes,
+  hog: HogFlopsOptions = {},
+): number {
+  const targets = method === "maskfeat" ? hogFlops(s) : 0;
+  return 3 * (mimForwardFlops(method, s, plan, hog) - targets) + targets;
 }
 
 /** Forward FLOPs per image of a saliency pass (encoder on all L + 1 tokens). */

@@ -95,6 +95,7 @@ export class MaskedAutoencoder implements MimModel {
       std: 0.02,
     }, true);
     this.store.setDecay("encoder.cls_token", true);
+    if (this.encoder.registers) this.store.setDecay("encoder.registers", true); // a token table too
     const g = this.encoder.gridSize;
     this.decoderPos = tf.keep(tf.tensor2d(sincosPosEmbed2d(Dd, g), [g * g, Dd]));
     this.decoderBlocks = [];

@@ -1,6 +1,6 @@
 /**
  * The MIM methods, one registry entry each: how to build the model, the
- * method's own random masking (MAE per patch, SimMIM per mask unit), its
+ * method's own random masking (MAE per patch, SimMIM and MaskFeat per mask unit), its
  * mask unit, its counting rule, and the config values that are its
  * conventions. Everything that builds or masks for `mim.method` reads this
  * table (`buildModel` in `lib/run/model.ts`, the planner factory in
@@ -12,7 +12,7 @@
  * import { METHOD_NAMES, mimMethod } from "./methods.ts";
  * import { makeRng } from "../util/rng.ts";
  * import { FULL_BOX } from "../data/types.ts";
- * if (METHOD_NAMES.join() !== "mae,simmim") throw new Error();
+ * if (METHOD_NAMES.join() !== "mae,simmim,maskfeat") throw new Error();
  * // SimMIM's random masking of a 7 x 7 grid at its 0.6: ceil(49 * 0.6) = 30 masked
  * const simmim = mimMethod("simmim");
  * const planner = simmim.randomPlanner({
@@ -32,7 +32,9 @@
  */
 import type { VitShape } from "../vit/presets.ts";
 import type { Counting } from "./_count_rule.ts";
+import type { HogOptions } from "./hog.ts";
 import { MaskedAutoencoder } from "./mae.ts";
+import { MaskFeat } from "./maskfeat.ts";
 import type { MaskPlanner } from "./plan.ts";
 import { RandomMaskPlanner, UnitRandomMaskPlanner } from "./random.ts";
 import { SimMim } from "./simmim.ts";
@@ -48,6 +50,11 @@ export interface MethodBuildOptions {
    * (SimMIM regresses raw pixels).
    */
   normPixLoss?: boolean;
+  /**
+   * HOG target settings (`mim.hogCell`, `mim.hogBins`, `mim.hogWindow`,
+   * `mim.hogNorm`); only MaskFeat reads them.
+   */
+  hog?: Partial<HogOptions>;
 }
 
 /** What {@linkcode MimMethod.randomPlanner} takes. */
@@ -64,9 +71,12 @@ export interface RandomPlannerOptions {
 
 /** The config values a method's paper and release fix; its YAML in `configs/` sets them. */
 export interface MethodConventions {
-  /** `mim.maskRatio` of its random masking (MAE 0.75, SimMIM 0.6). */
+  /** `mim.maskRatio` of its random masking (MAE 0.75, SimMIM 0.6, MaskFeat 0.4). */
   maskRatio: number;
-  /** `mim.normPixLoss`: per-patch normalised targets (MAE's best setting; SimMIM has none). */
+  /**
+   * `mim.normPixLoss`: per-patch normalised targets (MAE's best setting; SimMIM has none, nor
+   * MaskFeat, whose HOG targets are L2-normalised by construction).
+   */
   normPixLoss: boolean;
 }
 
@@ -94,6 +104,10 @@ const MAE_CONVENTIONS: Readonly<MethodConventions> = Object.freeze({
   normPixLoss: true,
 });
 
+// SimMIM's 32 px unit over 16 px patches: 2 x 2 patches where they tile the image
+const twoByTwoUnit = (patchSize: number, imageSize: number): number =>
+  imageSize % (2 * patchSize) === 0 ? 2 * patchSize : patchSize;
+
 const ENTRIES = {
   mae: {
     name: "mae",
@@ -114,10 +128,22 @@ const ENTRIES = {
     name: "simmim",
     counting: "ceil",
     conventions: Object.freeze({ maskRatio: 0.6, normPixLoss: false }),
-    // SimMIM's 32 px unit over 16 px patches: 2 x 2 patches where they tile the image
-    defaultMaskUnit: (patchSize, imageSize) =>
-      imageSize % (2 * patchSize) === 0 ? 2 * patchSize : patchSize,
+    defaultMaskUnit: twoByTwoUnit,
     build: (shape, o) => new SimMim({ shape, seed: o.seed }),
+    randomPlanner: (o) =>
+      new UnitRandomMaskPlanner(o.maskRatio, o.maskUnit / o.patchSize, o.counting),
+  },
+  maskfeat: {
+    name: "maskfeat",
+    // a mask-token method in SimMIM's line: SimMIM's ceil count of mask units, so its random and
+    // AMT plans have the counts of SimMIM's at the same ratios
+    counting: "ceil",
+    // MaskFeat's default ratio, 0.4; its targets are L2-normalised HOG, no pixel normalisation
+    conventions: Object.freeze({ maskRatio: 0.4, normPixLoss: false }),
+    // MaskFeat masks BEiT-style blocks; here SimMIM's random 2 x 2-patch units stand in for them
+    // (single patches where those do not tile the image)
+    defaultMaskUnit: twoByTwoUnit,
+    build: (shape, o) => new MaskFeat({ shape, seed: o.seed, hog: o.hog }),
     randomPlanner: (o) =>
       new UnitRandomMaskPlanner(o.maskRatio, o.maskUnit / o.patchSize, o.counting),
   },
@@ -139,7 +165,7 @@ export function findMethod(name: string): MimMethod | undefined {
   return Object.hasOwn(MIM_METHODS, name) ? MIM_METHODS[name as MimMethodName] : undefined;
 }
 
-/** `"mae" or "simmim"`: the registered names for messages. */
+/** `"mae", "simmim" or "maskfeat"`: the registered names for messages. */
 export function methodList(): string {
   const quoted = METHOD_NAMES.map((n) => JSON.stringify(n));
   return quoted.length < 2

@@ -1,6 +1,7 @@
 /**
  * Masked image modeling: the mask-plan seam, the count rule, random masking,
- * MAE, SimMIM, and the method registry (`methods.ts`).
+ * MAE, SimMIM, MaskFeat (HOG targets, `hog.ts`), and the method registry
+ * (`methods.ts`).
  *
  * @module
  */
@@ -35,10 +36,22 @@ export {
   UnitRandomMaskPlanner,
 } from "./random.ts";
 
-// The methods: the model interface, MAE, SimMIM, and the registry.
-export { type MimModel, type TrainCall } from "./types.ts";
+// The methods: the model interface, MAE, SimMIM, MaskFeat and its HOG targets, and the registry.
+export { type FeatureLayout, type FeatureTargets, type MimModel, type TrainCall } from "./types.ts";
 export { type MaeOptions, MaskedAutoencoder } from "./mae.ts";
 export { SimMim, type SimMimOptions } from "./simmim.ts";
+export { MaskFeat, type MaskFeatOptions } from "./maskfeat.ts";
+export {
+  gaussianWindow,
+  HOG_DEFAULTS,
+  HOG_EPS,
+  HOG_NORMS,
+  hogCellHistograms,
+  type HogGeometry,
+  type HogNorm,
+  type HogOptions,
+  HogTargets,
+} from "./hog.ts";
 export {
   METHOD_NAMES,
   type MethodBuildOptions,
@@ -51,5 +64,12 @@ export {
 } from "./methods.ts";
 
 // Counted FLOPs and reconstructions.
-export { mimForwardFlops, mimTrainFlops, type PlanSizes, saliencyFlops } from "./flops.ts";
+export {
+  hogFlops,
+  type HogFlopsOptions,
+  mimForwardFlops,
+  mimTrainFlops,
+  type PlanSizes,
+  saliencyFlops,
+} from "./flops.ts";
 export { reconstructImages, type Reconstruction, type Reconstructions } from "./reconstruct.ts";

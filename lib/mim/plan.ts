@@ -58,6 +58,11 @@ export interface MaskPlanner {
   plan(batch: number, numPatches: number, ctx: PlanContext): MaskPlan;
   /** Phase label for logs, e.g. "random", "warmup", "amt". */
   phase(epoch: number): string;
+  /**
+   * Called after every optimiser step, once the weights have changed (AMT's EMA teacher
+   * follows the encoder here). Queues device work only: no host read.
+   */
+  afterStep?(): void;
   /** Called after each finished epoch (AMT recomputes saliency here). */
   afterEpoch?(epoch: number): Promise<Record<string, number | string> | void>;
   /** Arrays to store in checkpoints. */
@@ -65,6 +70,8 @@ export interface MaskPlanner {
   loadState?(
     arrays: Map<string, { shape: number[]; data: Float32Array | Int32Array | Uint8Array }>,
   ): void;
+  /** Frees tensors the planner owns (AMT's EMA teacher); the model is not the planner's. */
+  dispose?(): void;
 }
 
 /** The patch groups of one image. */

@@ -2,7 +2,9 @@
  * Reconstructions for figures, as arrays: a fixed set of images, the plan a
  * planner gives them, and the model's predicted pixels of their masked
  * patches. Drawing them (the plan in colour, the predictions pasted into the
- * image) is `lib/viz`'s `reconstructionRow`.
+ * image) is `lib/viz`'s `reconstructionRow`. A feature-target model
+ * (MaskFeat) predicts HOG instead: then each image carries its masked
+ * patches' predicted and target HOG, drawn by `lib/viz`'s `hogRow`.
  *
  * @module
  */
@@ -12,7 +14,7 @@ import type { Raster } from "../data/types.ts";
 import { makeRng } from "../util/rng.ts";
 import { patchify } from "../vit/patch.ts";
 import { type ImagePlan, type MaskPlan, type MaskPlanner, planForImage } from "./plan.ts";
-import type { MimModel } from "./types.ts";
+import type { FeatureLayout, MimModel } from "./types.ts";
 
 /**
  * Undo per-patch target normalisation using the true patches' statistics, then
@@ -55,8 +57,13 @@ export interface Reconstruction {
   image: Raster;
   /** The image's patch groups (views into the batch plan). */
   plan: ImagePlan;
-  /** [Km, P] predicted pixels in [0, 1] of `plan.masked`, in its order (P = p * p * C). */
+  /**
+   * [Km, P] predicted pixels in [0, 1] of `plan.masked`, in its order (P = p * p * C); for a
+   * feature-target model, its predicted features [Km, F] as they are.
+   */
   predicted: Float32Array;
+  /** Feature-target models only: [Km, F] the target features of `plan.masked`, in its order. */
+  target?: Float32Array;
 }
 
 /** What {@linkcode reconstructImages} computed. */
@@ -67,13 +74,17 @@ export interface Reconstructions {
   plan: MaskPlan;
   /** Model patch size in pixels. */
   patchSize: number;
+  /** The feature layout when the model predicts features (MaskFeat's HOG); absent for pixels. */
+  features?: FeatureLayout;
 }
 
 /**
  * Reconstructs dataset images 0..count-1 (no augmentation) under the plan
  * `planner` gives them at `epoch` (rng `viz-mask` of `seed`): the images, the
  * plan and the predicted pixels of each masked patch, per-patch target
- * normalisation and dataset normalisation undone ({@linkcode predToPixels}).
+ * normalisation and dataset normalisation undone ({@linkcode predToPixels});
+ * for a feature-target model (`model.features`, MaskFeat) the predicted and
+ * target features of each masked patch instead, with their layout.
  */
 export async function reconstructImages(opts: {
   model: MimModel;
@@ -106,9 +117,12 @@ export async function reconstructImages(opts: {
   });
   const patchData = patchify(batch.images, n, S, ds.channels, p); // [n * L, P]
   const patches = tf.tensor2d(patchData, [n * L, P]);
-  const predT = model.predict(patches, plan); // [n * Km, P]
+  const predT = model.predict(patches, plan); // [n * Km, P], or [n * Km, F] for features
   const pred = (await predT.data()) as Float32Array;
-  tf.dispose([patches, predT]);
+  const feats = model.features;
+  const targetT = feats ? tf.tidy(() => feats.compute(patches)) : undefined; // [n * L, F]
+  const targets = targetT ? (await targetT.data()) as Float32Array : undefined;
+  tf.dispose([patches, predT, targetT]);
   const pixels = denormalize(batch.images, ds.mean, ds.std);
   const images: Reconstruction[] = [];
   const Km = plan.numMasked;
@@ -120,6 +134,21 @@ export async function reconstructImages(opts: {
       channels: ds.channels,
     };
     const one = planForImage(plan, b);
+    if (feats && targets) {
+      const F = feats.dim;
+      const target = new Float32Array(Km * F); // [Km, F] the masked patches' target features
+      for (let k = 0; k < Km; k++) {
+        const i = one.masked[k];
+        target.set(targets.subarray((b * L + i) * F, (b * L + i + 1) * F), k * F);
+      }
+      images.push({
+        image,
+        plan: one,
+        predicted: pred.slice(b * Km * F, (b + 1) * Km * F),
+        target,
+      });
+      continue;
+    }
     const target = new Float32Array(Km * P); // [Km, P] the true masked patches
     for (let k = 0; k < Km; k++) {
       const i = one.masked[k];
@@ -135,5 +164,12 @@ export async function reconstructImages(opts: {
     );
     images.push({ image, plan: one, predicted });
   }
-  return { images, plan, patchSize: p };
+  if (!feats) return { images, plan, patchSize: p };
+  const { kind, dim, cellsPerSide, cellSize, channels, bins } = feats;
+  return {
+    images,
+    plan,
+    patchSize: p,
+    features: { kind, dim, cellsPerSide, cellSize, channels, bins },
+  };
 }

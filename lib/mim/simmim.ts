@@ -58,7 +58,7 @@ export class SimMim implements MimModel {
     const visible = this.encoder.embed(patches, idx.visibleFlat, idx.visiblePos, B); // [B, 1+Kv, D]
     const masked = tf.add(
       repeatToken(this.maskToken, B, Km),
-      tf.gather(this.encoder.pos, idx.maskedPos).reshape([B, Km, D]),
+      tf.gather(this.encoder.patchPos(), idx.maskedPos).reshape([B, Km, D]),
     ); // [B, Km, D]
     const x = tf.concat([visible, masked], 1) as tf.Tensor3D; // [B, 1+Kv+Km, D]
     return this.encoder.forwardTokens(x, false, train).tokens;

@@ -15,9 +15,36 @@ export interface TrainCall {
   seed: number;
 }
 
-/** A masked-image-modeling model (MAE, SimMIM, ...). */
+/**
+ * The layout of a feature-target row (MaskFeat's HOG), for figures: per
+ * patch `cellsPerSide^2` cells of `cellSize` px, each `channels x bins`
+ * values, ordered `(cell row, cell col, channel, bin)`.
+ */
+export interface FeatureLayout {
+  /** "hog": oriented-gradient histograms, bin b covering [b, b + 1) * 180 / bins degrees. */
+  readonly kind: "hog";
+  /** Values per patch (F). */
+  readonly dim: number;
+  readonly cellsPerSide: number;
+  readonly cellSize: number;
+  readonly channels: number;
+  readonly bins: number;
+}
+
+/** The targets of a method that regresses features of the patches instead of their pixels. */
+export interface FeatureTargets extends FeatureLayout {
+  /**
+   * Targets of every patch, without gradient.
+   *
+   * @param patches [B*L, p*p*C] normalised patch pixels
+   * @returns [B*L, F]
+   */
+  compute(patches: tf.Tensor2D): tf.Tensor2D;
+}
+
+/** A masked-image-modeling model (MAE, SimMIM, MaskFeat, ...). */
 export interface MimModel {
-  /** "mae" | "simmim" */
+  /** "mae" | "simmim" | "maskfeat" */
   readonly method: string;
   readonly store: ParamStore;
   readonly encoder: VisionTransformer;
@@ -33,9 +60,16 @@ export interface MimModel {
   /**
    * Reconstructed pixels of the masked patches, [B*Km, p*p*C] in the target
    * space (normalised per patch when the loss is), for figures. No gradient.
+   * A feature-target model ({@linkcode MimModel.features}) returns its
+   * predicted features instead, [B*Km, F].
    */
   predict(patches: tf.Tensor2D, plan: MaskPlan): tf.Tensor2D;
   /** Whether targets are per-patch normalised (figures undo it with the patch stats). */
   readonly normPixLoss: boolean;
+  /**
+   * Present when the model regresses features of the patches (MaskFeat's HOG)
+   * rather than pixels; undefined for pixel methods (MAE, SimMIM).
+   */
+  readonly features?: FeatureTargets;
   dispose(): void;
 }

@@ -99,6 +99,7 @@ export async function trainOneEpoch(
       : undefined;
     newStep(); // bf16: the weights changed, so their bf16 copies are made afresh
     const { loss, gradNorm } = opt.minimize(() => model.lossFn(patches, plan, dp), lr);
+    planner.afterStep?.(); // after AdamW: e.g. AMT's EMA teacher follows the new weights
     patches.dispose();
     gradNorm.dispose();
     run.globalStep++;

@@ -27,17 +27,19 @@ export interface PretrainMonitor {
 
 /**
  * The monitor of a run, or null when `eval.knnEvery` is 0. The kNN subsets
- * are opened lazily from `config.data`; attention on the object is measured
- * on the first 256 training images of `dataset`.
+ * are opened lazily from `config.data` (normalised with `normalization` when the
+ * run's replaces the dataset's); attention on the object is measured on the
+ * first 256 training images of `dataset`.
  */
 export function makePretrainMonitor(
   config: Readonly<Config>,
   dataset: Dataset,
   imageSize: number,
   log: (s: string) => void,
+  normalization?: { mean: readonly number[]; std: readonly number[] },
 ): PretrainMonitor | null {
   if (!(config.eval.knnEvery > 0)) return null;
-  const knn = makeKnnMonitor(config.data, {
+  const knn = makeKnnMonitor({ ...config.data, ...normalization }, {
     every: config.eval.knnEvery,
     k: config.eval.knnK,
     imageSize,

@@ -8,7 +8,7 @@
  * | `plots/knn.png`               | `metrics.jsonl` epoch records with `knnTop1`            |
  * | `plots/accuracy.png`          | `linprobe/metrics.jsonl`, `finetune/metrics.jsonl` (`testTop1`, `trainTop1`) |
  * | `plots/attention_on_object.png` | `metrics.jsonl` epoch records with `attnOnObject`     |
- * | `plots/reconstruction.png`    | the checkpoint: image, saliency, mask plan, reconstruction |
+ * | `plots/reconstruction.png`    | the checkpoint: image, saliency, mask plan, reconstruction (MaskFeat: predicted and target HOG) |
  * | `plots/saliency_epochNN.png`  | the live AMT planner's maps after epoch NN (trainer only) |
  *
  * The trainer calls {@linkcode writeCurveFigures} and
@@ -42,6 +42,7 @@ import {
 import { buildPlanner } from "./factory.ts";
 import { overlay } from "../viz/colormap.ts";
 import { imageGridPng, PLAN_LEGEND, reconstructionRow } from "../viz/grid.ts";
+import { hogRow, hogUpscale } from "../viz/hog.ts";
 import { svgToPng } from "../viz/png.ts";
 import {
   type AccuracyCurve,
@@ -132,9 +133,13 @@ export async function writeCurveFigures(runDir: string): Promise<string[]> {
 
 /**
  * The rows of a reconstruction figure for dataset images 0..count-1: per
- * image `[image, mask plan, encoder input, reconstruction]` (the arrays of
- * `reconstructImages` in `lib/mim`, drawn by `reconstructionRow` of
- * `lib/viz`), and the batch plan.
+ * image `[image, mask plan, encoder input, ...outputs]` (the arrays of
+ * `reconstructImages` in `lib/mim`, drawn by `lib/viz`): for a pixel method
+ * one output, the reconstruction (`reconstructionRow`); for MaskFeat two,
+ * the masked patches' predicted and target HOG as oriented-bin glyphs
+ * (`hogRow`, every cell upscaled by `upscale` so the glyphs have room).
+ * Returns the rows, the output columns' labels, that upscale (1 for pixels)
+ * and the batch plan.
  */
 export async function reconstructionRows(opts: {
   model: MimModel;
@@ -144,12 +149,24 @@ export async function reconstructionRows(opts: {
   count: number;
   seed: number;
   epoch: number;
-}): Promise<{ rows: Raster[][]; plan: MaskPlan }> {
+}): Promise<{ rows: Raster[][]; outputs: string[]; upscale: number; plan: MaskPlan }> {
   const r = await reconstructImages(opts);
+  const f = r.features;
+  if (f) {
+    const rows = r.images.map((one) =>
+      hogRow(one.image, one.plan, one.predicted, one.target!, f, r.patchSize)
+    );
+    return {
+      rows,
+      outputs: ["predicted HOG", "target HOG"],
+      upscale: hogUpscale(f.cellSize),
+      plan: r.plan,
+    };
+  }
   const rows = r.images.map((one) =>
     reconstructionRow(one.image, one.plan, one.predicted, r.patchSize)
   );
-  return { rows, plan: r.plan };
+  return { rows, outputs: ["reconstruction"], upscale: 1, plan: r.plan };
 }
 
 /** What {@linkcode writeImageFigures} needs: a model (live or loaded) and its run's setup. */
@@ -183,7 +200,7 @@ async function saliencyMaps(
     return {
       maps: p.imageMaps(n, S),
       column: "saliency",
-      source: `saliency of epoch ${p.store.updatedAfterEpoch}`,
+      source: `${saliencyLabel(p)} saliency of epoch ${p.store.updatedAfterEpoch}`,
     };
   }
   const g = o.model.encoder.gridSize;
@@ -204,12 +221,14 @@ async function saliencyMaps(
  * Writes `plots/reconstruction.png`: per image, the image | its saliency
  * overlay | the mask plan (masked / thrown / visible in three colours) | the
  * reconstruction (visible patches kept, masked patches predicted, thrown
- * patches grey). Returns the paths written (none when `images` is 0).
+ * patches grey); for MaskFeat the last column is the predicted HOG of the
+ * masked patches and one more column their target HOG. Returns the paths
+ * written (none when `images` is 0).
  */
 export async function writeImageFigures(o: ImageFigureOptions): Promise<string[]> {
   const count = Math.min(o.images ?? o.config.run.vizImages, o.dataset.length);
   if (count <= 0) return [];
-  const { rows, plan } = await reconstructionRows({
+  const { rows, outputs, upscale, plan } = await reconstructionRows({
     model: o.model,
     dataset: o.dataset,
     planner: o.planner,
@@ -219,12 +238,12 @@ export async function writeImageFigures(o: ImageFigureOptions): Promise<string[]
     epoch: o.epoch,
   });
   const sal = await saliencyMaps(o, rows.length);
-  // reconstructionRows gives [image, plan, encoder input, reconstruction].
-  const grid = rows.map(([image, plan, _input, recon], b) => [
+  // reconstructionRows gives [image, plan, encoder input, ...outputs].
+  const grid = rows.map(([image, plan, _input, ...outs], b) => [
     image,
     overlay(image, sal.maps[b], 0.6),
     plan,
-    recon,
+    ...outs,
   ]);
   const paths = runPaths(o.runDir);
   await Deno.mkdir(paths.plots, { recursive: true });
@@ -232,11 +251,11 @@ export async function writeImageFigures(o: ImageFigureOptions): Promise<string[]
   const phase = o.planner.phase(o.epoch);
   const planner = o.planner.name === phase ? "" : ` (${o.planner.name})`;
   await imageGridPng(path, grid, {
-    colLabels: ["image", sal.column, "mask plan", "reconstruction"],
+    colLabels: ["image", sal.column, "mask plan", ...outputs],
     title: `epoch ${o.epoch + 1}: ${phase} masking${planner}, ${sal.source}`,
     // Random masking throws nothing: no "thrown" swatch then.
     legend: PLAN_LEGEND.filter((e) => e.label !== "thrown" || plan.numThrown > 0),
-    scale: Math.max(1, Math.floor(96 / o.imageSize)),
+    scale: Math.max(1, Math.floor(96 / (o.imageSize * upscale))),
   });
   const written = [path];
   if (o.epochCopy) {
@@ -273,7 +292,7 @@ export async function writeSaliencyFigure(o: SaliencyFigureOptions): Promise<str
   const count = o.images ?? o.config.run.vizImages;
   if (count <= 0 || done <= 0) return [];
   const S = o.imageSize;
-  const { rows } = await reconstructionRows({
+  const { rows, outputs, upscale } = await reconstructionRows({
     model: o.model,
     dataset: o.dataset,
     planner: p,
@@ -283,19 +302,24 @@ export async function writeSaliencyFigure(o: SaliencyFigureOptions): Promise<str
     epoch: done, // 0-based: the plan of the next (AMT) epoch
   });
   const maps = p.imageMaps(rows.length, S);
-  // reconstructionRows gives [image, plan, encoder input, reconstruction]
-  const grid = rows.map((r, i) => [r[0], overlay(r[0], maps[i], 0.6), r[1], r[3]]);
+  // reconstructionRows gives [image, plan, encoder input, ...outputs]
+  const grid = rows.map((r, i) => [r[0], overlay(r[0], maps[i], 0.6), r[1], ...r.slice(3)]);
   const paths = runPaths(o.runDir);
   await Deno.mkdir(paths.plots, { recursive: true });
   const path = paths.plot(`saliency_epoch${String(done).padStart(2, "0")}.png`);
   await imageGridPng(path, grid, {
-    colLabels: ["image", "saliency", "plan", "reconstruction"],
+    colLabels: ["image", "saliency", "plan", ...outputs],
     legend: PLAN_LEGEND,
-    title:
-      `saliency after epoch ${done} (${p.options.strategy} ${p.options.maskRatio}/${p.options.throwRatio})`,
-    scale: Math.max(1, Math.floor(96 / S)),
+    title: `${saliencyLabel(p)} saliency after epoch ${done} ` +
+      `(${p.options.strategy} ${p.options.maskRatio}/${p.options.throwRatio})`,
+    scale: Math.max(1, Math.floor(96 / (S * upscale))),
   });
   return [path];
+}
+
+/** `amt.saliency` as figures name it: `rollout`, `1 - loss` (inverted)... */
+function saliencyLabel(p: AmtPlanner): string {
+  return `${p.options.invert ? "1 - " : ""}${p.source}`;
 }
 
 /** Options of {@linkcode writeAllRunFigures}. */
@@ -358,6 +382,7 @@ export async function writeAllRunFigures(
   }
   const { config, info, model } = run;
   let dataset: Dataset | undefined;
+  let planner: MaskPlanner | undefined;
   try {
     dataset = await openDataset({
       name: config.data.name,
@@ -366,8 +391,10 @@ export async function writeAllRunFigures(
       limit: config.data.limit,
       imageSize: config.data.imageSize,
       onBadImage: config.data.onBadImage,
+      normalize: config.data.normalize, // the run's data.normalize, as in training
+      ...run.normalization, // an imported run's own normalisation replaces the dataset's
     });
-    const planner = buildPlanner(config, {
+    planner = buildPlanner(config, {
       model,
       dataset,
       imageSize: info.imageSize,
@@ -398,6 +425,7 @@ export async function writeAllRunFigures(
   } catch (e) {
     skip("reconstruction.png", (e as Error).message);
   } finally {
+    planner?.dispose?.(); // AMT's EMA teacher
     model.dispose();
     dataset?.close?.();
   }

@@ -10,11 +10,12 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend, usePrecision } from "../backend/mod.ts";
 import { checkResumable, loadSavedConfig, saveConfig } from "../config/mod.ts";
 import type { Config } from "../config/schema.ts";
-import { type Dataset, openDataset } from "../data/mod.ts";
+import { type Dataset, normalizedDataset, openDataset } from "../data/mod.ts";
 import type { MaskPlanner } from "../mim/plan.ts";
 import type { MimModel } from "../mim/types.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { peakLr } from "../optim/schedule.ts";
+import { parseNoDecay } from "../vit/params.ts";
 import {
   buildModel,
   defaultRunDir,
@@ -26,9 +27,11 @@ import {
   pathExists,
   Progress,
   readMetrics,
+  readRunInfo,
   readRunSummary,
   restoreState,
   RunLock,
+  runNormalization,
   type RunPaths,
   runPaths,
   type RunSummary,
@@ -150,14 +153,26 @@ async function openRun(
   });
   const precision = usePrecision(config.train.precision);
   log(`precision: ${precision.precision} (${precision.reason})`);
-  const ds = options.dataset ?? await openDataset({
-    name: config.data.name,
-    root: config.data.root,
-    split: config.data.split,
-    limit: config.data.limit,
-    imageSize: config.data.imageSize,
-    onBadImage: config.data.onBadImage,
-  });
+  // what an existing folder's run.json recorded carries over (a resume, or imported weights:
+  // their normalisation replaces the dataset's, their position table may be learned)
+  const prior = await pathExists(paths.run)
+    ? await readRunInfo(paths.dir).catch(() => null) // unreadable: rewritten below, as before
+    : null;
+  const normalization = prior ? runNormalization(prior) : undefined;
+  // data.normalize travels with the dataset (its mean / std): the training batches, the
+  // saliency pass, the figures and run.json all use the one rule
+  const ds = options.dataset
+    ? normalizedDataset(options.dataset, config.data.normalize)
+    : await openDataset({
+      name: config.data.name,
+      root: config.data.root,
+      split: config.data.split,
+      limit: config.data.limit,
+      imageSize: config.data.imageSize,
+      onBadImage: config.data.onBadImage,
+      normalize: config.data.normalize,
+      ...normalization,
+    });
   const imageSize = modelImageSize(config);
   const { train } = config;
   const N = ds.length;
@@ -181,11 +196,15 @@ async function openRun(
   await saveConfig(runDir, config);
 
   // ---- model, optimiser, planner ------------------------------------------------------
-  const model = buildModel(config, ds.channels, imageSize);
+  const model = buildModel(config, ds.channels, imageSize, prior?.shape?.posEmbed);
   let opt: AdamW | null = null;
   let monitor: PretrainMonitor | null = null;
+  let built: MaskPlanner | null = null; // disposed here when setting up fails after it
   try {
     const shape = model.encoder.shape;
+    // train.noDecay: "auto" keeps the method's parameter groups
+    const noDecay = parseNoDecay(train.noDecay);
+    if (noDecay) model.store.setNoDecay(noDecay);
     opt = new AdamW([...model.store.params.values()], {
       beta1: train.beta1,
       beta2: train.beta2,
@@ -194,8 +213,11 @@ async function openRun(
       clipGrad: train.clipGrad,
     });
     const planner = buildPlanner(config, { model, dataset: ds, imageSize, runDir, log });
+    built = planner;
     // kNN accuracy and attention on the object over pre-training (eval.knnEvery epochs)
-    monitor = options.dataset ? null : makePretrainMonitor(config, ds, imageSize, log);
+    monitor = options.dataset
+      ? null
+      : makePretrainMonitor(config, ds, imageSize, log, normalization);
     const schedule = {
       lr: peakLr(train.baseLr, train.batchSize, train.lrBatch),
       minLr: train.minLr,
@@ -251,6 +273,8 @@ async function openRun(
       channels: ds.channels,
       mean: ds.mean,
       std: ds.std,
+      normalization: prior?.normalization,
+      imported: prior?.imported,
       imageSize,
       shape,
       parameters: model.store.count(),
@@ -268,6 +292,7 @@ async function openRun(
     );
     return run;
   } catch (e) {
+    built?.dispose?.();
     monitor?.close();
     opt?.dispose();
     model.dispose();
@@ -385,6 +410,7 @@ export async function checkpointRun(
 
 /** Dispose what {@linkcode setupPretrain} built (the lock is released separately, last). */
 export function closeRun(run: PretrainRun): void {
+  run.planner.dispose?.();
   run.monitor?.close();
   run.opt.dispose();
   run.model.dispose();

@@ -270,7 +270,11 @@ export async function countedFlops(runDir: string): Promise<number> {
       thrown: e.thrown as number,
       visible: e.visible as number,
     };
-    flops += imagesPerEpoch * mimTrainFlops(config.mim.method, shape, plan);
+    flops += imagesPerEpoch *
+      mimTrainFlops(config.mim.method, shape, plan, {
+        cellSize: config.mim.hogCell,
+        bins: config.mim.hogBins,
+      });
     if (typeof e.saliencySeconds === "number") flops += info.images * saliencyFlops(shape);
   }
   return flops;
@@ -284,7 +288,9 @@ export interface FolderRecordOptions {
 
 /** Whether a budget linear-probes a run. */
 export function isProbed(run: ReproRun, budget: ReproBudget): boolean {
-  return run.method === "mae" || run.kind === "random-init" || budget.probeSimmim === true;
+  // MaskFeat rows are new (no paper numbers): probed at every budget, so each has a linear column
+  return run.method === "mae" || run.method === "maskfeat" || run.kind === "random-init" ||
+    budget.probeSimmim === true;
 }
 
 /**

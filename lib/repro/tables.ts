@@ -24,6 +24,7 @@ const DATASET_TITLES: Record<string, string> = {
 
 const MAE_BASE = "mae-random-75";
 const SIMMIM_BASE = "simmim-random-60";
+const MASKFEAT_BASE = "maskfeat-random-40";
 const TABLE1 = [
   "random-init",
   MAE_BASE,
@@ -32,6 +33,9 @@ const TABLE1 = [
   SIMMIM_BASE,
   "simmim-attn-60",
   "simmim-amt-44-26",
+  // not in the paper: its columns show "-" (PAPER.table1 has no entry)
+  MASKFEAT_BASE,
+  "maskfeat-amt-30-26",
 ];
 const TABLE2 = [SIMMIM_BASE, "simmim-attn-60", "simmim-amt-44-26", "simmim-amt-33-50"];
 const TABLE4 = [
@@ -139,6 +143,7 @@ class View {
 }
 
 function baseOf(id: string): string {
+  if (id.startsWith("maskfeat")) return MASKFEAT_BASE;
   return id.startsWith("simmim") ? SIMMIM_BASE : MAE_BASE;
 }
 
@@ -180,7 +185,8 @@ export function renderTables(input: TablesInput): string {
   } training images`;
   L.push(
     `Budget \`${b.name}\`: ${b.note}. Pre-training: ${b.preset}, ${b.limit || "all"} training ` +
-      `images, MAE ${b.epochs} / SimMIM ${b.simmimEpochs} epochs, batch ${b.batchSize}, AMT ` +
+      `images, MAE ${b.epochs} / SimMIM and MaskFeat ${b.simmimEpochs} epochs, batch ` +
+      `${b.batchSize}, AMT ` +
       `random masking for ${plural(b.warmup, "epoch")} then saliency every ${b.interval}. ` +
       `${probe}, top-1 ` +
       `on ${b.probeTest || "all"} test images; ` +
@@ -212,7 +218,8 @@ export function renderTables(input: TablesInput): string {
     "**How to read:** top-1 accuracies in %. A cell with several seeds is mean ± sd (sample " +
       "sd, n-1) and each seed's value in seed order. Δ is the paired difference to the " +
       "baseline (MAE random for the MAE rows and random init, SimMIM random for the SimMIM " +
-      "rows) over the seeds both runs have, in points, with a 95 % paired-t confidence " +
+      "rows, MaskFeat random for the MaskFeat rows) over the seeds both runs have, in points, " +
+      "with a 95 % paired-t confidence " +
       'interval (Student t on n-1 degrees of freedom): "no difference detected" when the ' +
       'interval contains 0, "higher" / "lower" otherwise; with one common seed, the difference ' +
       'alone ("n=1, no interval"). masked/thrown/visible: patches per image in the last ' +
@@ -221,7 +228,8 @@ export function renderTables(input: TablesInput): string {
       'different backends, thread counts or precisions is marked "(different backends)". ' +
       `The paper's numbers are ViT-B/16 pre-trained ` +
       `on ImageNet-1K (${paperTitle} columns in Table 1, Tiny ImageNet in Tables 2 and 4): ` +
-      "compare directions and gaps, not absolute values.",
+      "compare directions and gaps, not absolute values. The paper has no MaskFeat rows: " +
+      'their paper columns are "-".',
     "",
   );
 

@@ -23,7 +23,7 @@
  */
 import { createHash } from "node:crypto";
 import { CONFIG_FILE, flattenConfig, RESUMABLE_KEYS } from "../config/mod.ts";
-import type { Config } from "../config/schema.ts";
+import { type Config, defaultConfig } from "../config/schema.ts";
 
 /** Names inside a run folder, relative to it. */
 export const RUN_FILES = Object.freeze({
@@ -137,15 +137,33 @@ export function evalPaths(dir: string): EvalPaths {
 }
 
 /**
+ * Keys added after run folders were first named by {@linkcode configHash}: hashed only when
+ * they differ from their default, so a command that sets none of them still lands in (and
+ * resumes) the folder it always did.
+ */
+export const HASHED_WHEN_SET: readonly string[] = Object.freeze([
+  "data.normalize",
+  "model.registers",
+  "amt.saliency",
+  "amt.invert",
+  "amt.emaMomentum",
+  "train.noDecay",
+]);
+
+/**
  * The config hash: 8 hex digits of a SHA-256 over every key that changes
  * what the run computes (the keys a resume may change, `RESUMABLE_KEYS`, left
- * out, except `train.epochs`, which shapes the lr schedule).
+ * out, except `train.epochs`, which shapes the lr schedule; the keys of
+ * {@linkcode HASHED_WHEN_SET} only when not at their defaults).
  */
 export function configHash(config: Readonly<Config>): string {
   const flat = flattenConfig(config);
+  const defaults = flattenConfig(defaultConfig());
+  const atDefault = (k: string) => JSON.stringify(flat[k]) === JSON.stringify(defaults[k]);
   // train.epochs shapes the lr schedule, so it names a different run even though an
   // explicit --run.dir may extend a run with it
   const keyed = Object.keys(flat).filter((k) => k === "train.epochs" || !RESUMABLE_KEYS.includes(k))
+    .filter((k) => !(HASHED_WHEN_SET.includes(k) && atDefault(k)))
     .sort()
     .map((k) => `${k}=${JSON.stringify(flat[k])}`).join("\n");
   return createHash("sha256").update(keyed).digest("hex").slice(0, 8);

@@ -36,6 +36,15 @@ export interface RunInfo {
   /** Per-channel normalisation the images were trained with. */
   mean: readonly number[];
   std: readonly number[];
+  /**
+   * Whose normalisation the run's images get: `"dataset"` (absent: the dataset's own
+   * constants, which `mean` / `std` then repeat) or `"run"` (`mean` / `std` above replace the
+   * dataset's wherever the run is read: evaluations, figures, continued pre-training; set by
+   * `deno task import` from the weights' `config.json`). See {@linkcode runNormalization}.
+   */
+  normalization?: "dataset" | "run";
+  /** Where imported weights came from (`deno task import`); absent for trained runs. */
+  imported?: ImportedFrom;
   /** Model input side in pixels. */
   imageSize: number;
   shape?: VitShape;
@@ -49,6 +58,36 @@ export interface RunInfo {
   gitCommit?: string | null;
   /** The command line that started this invocation. */
   command?: string;
+}
+
+/** What `run.json` records about imported weights. */
+export interface ImportedFrom {
+  /** The `.safetensors` file, as given. */
+  weights: string;
+  /** The `config.json` the shape and normalisation came from. */
+  config: string;
+  /** The naming the tensors were read in (`timm`, `hf-vitmae`). */
+  format: string;
+  /** `config.json`'s `architecture` (or `architectures[0]`), when it has one. */
+  architecture?: string;
+  /** Tensors of the file that were not used (a classifier head...). */
+  ignored?: string[];
+}
+
+/** Per-channel mean and std of pixels scaled to [0, 1]. */
+export interface RunNormalization {
+  mean: readonly number[];
+  std: readonly number[];
+}
+
+/**
+ * The normalisation that replaces the dataset's own for this run: `mean` / `std` of `run.json`
+ * when it says `normalization: "run"`, else undefined (the dataset's constants, the default).
+ */
+export function runNormalization(
+  info: Pick<RunInfo, "mean" | "std" | "normalization">,
+): RunNormalization | undefined {
+  return info.normalization === "run" ? { mean: info.mean, std: info.std } : undefined;
 }
 
 /** `summary.json`: written once, when the last step is done. */

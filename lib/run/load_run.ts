@@ -10,7 +10,13 @@ import { buildModel } from "./model.ts";
 import type { MimModel } from "../mim/types.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
 import { runPaths } from "./folder.ts";
-import { isFinished, readRunInfo, type RunInfo } from "./info.ts";
+import {
+  isFinished,
+  readRunInfo,
+  type RunInfo,
+  type RunNormalization,
+  runNormalization,
+} from "./info.ts";
 import { restoreState } from "./state.ts";
 
 /** A loaded run. The caller owns (and disposes) `model`. */
@@ -23,6 +29,11 @@ export interface LoadedRun {
   step: number;
   /** Whether the run finished (summary.json exists). */
   finished: boolean;
+  /**
+   * The normalisation that replaces the dataset's own wherever the run's images are read
+   * (`run.json` `normalization: "run"`, e.g. imported weights); undefined: the dataset's.
+   */
+  normalization?: RunNormalization;
 }
 
 /**
@@ -40,7 +51,7 @@ export async function loadRun(runDir: string): Promise<LoadedRun> {
     );
   }
   if (loaded.warning) console.warn(`warning: ${loaded.warning}`);
-  const model = buildModel(config, info.channels, info.imageSize);
+  const model = buildModel(config, info.channels, info.imageSize, info.shape?.posEmbed);
   try {
     restoreState(loaded.ckpt, model, null, null, loaded.file);
   } catch (e) {
@@ -48,5 +59,13 @@ export async function loadRun(runDir: string): Promise<LoadedRun> {
     throw e;
   }
   const finished = await isFinished(runDir).catch(() => false);
-  return { runDir, config, info, model, step: loaded.ckpt.meta.globalStep as number, finished };
+  return {
+    runDir,
+    config,
+    info,
+    model,
+    step: loaded.ckpt.meta.globalStep as number,
+    finished,
+    normalization: runNormalization(info),
+  };
 }

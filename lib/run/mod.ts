@@ -23,10 +23,13 @@ export {
 // `run.json` and `summary.json`.
 export {
   gitCommit,
+  type ImportedFrom,
   isFinished,
   readRunInfo,
   readRunSummary,
   type RunInfo,
+  type RunNormalization,
+  runNormalization,
   type RunSummary,
   writeRunInfo,
   writeRunSummary,
@@ -49,6 +52,21 @@ export {
   saveCheckpoint,
 } from "./checkpoint.ts";
 export { gatherState, plannerState, restoreState } from "./state.ts";
+
+// Array files of other tools: safetensors (weights in and out) and NumPy's `.npy`.
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  SAFETENSORS_DTYPES,
+  type SafetensorsEntry,
+  SafetensorsError,
+  type SafetensorsFile,
+  tensorFloat32,
+  type TensorToWrite,
+  type WritableDtype,
+} from "./safetensors.ts";
+export { decodeNpy, encodeNpy, type NpyArray } from "./npy.ts";
 
 // The model a run's config asks for, and loading a run back.
 export { buildModel, modelImageSize } from "./model.ts";

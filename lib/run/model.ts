@@ -6,7 +6,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
-import { PRESETS } from "../vit/presets.ts";
+import { type PosEmbedKind, PRESETS } from "../vit/presets.ts";
 import { resolveShape } from "../vit/vit.ts";
 import { mimMethod } from "../mim/methods.ts";
 import type { MimModel } from "../mim/types.ts";
@@ -20,7 +20,10 @@ export function modelImageSize(config: Readonly<Config>): number {
 
 /**
  * Build the MIM model for `mim.method` from its registry entry, with the
- * run's seed and `mim.normPixLoss`.
+ * run's seed, `mim.normPixLoss` and the HOG keys (`mim.hog*`, MaskFeat's).
+ * `posEmbed` is the encoder's position table as the run recorded it
+ * (`run.json`'s `shape.posEmbed`: `"learned"` for imported weights with a
+ * trained table), default the fixed sin-cos one.
  *
  * @throws {RangeError} when `mim.method` is not a registered method.
  */
@@ -28,10 +31,19 @@ export function buildModel(
   config: Readonly<Config>,
   channels: number,
   imageSize: number,
+  posEmbed: PosEmbedKind = "sincos",
 ): MimModel {
-  const shape = resolveShape(config.model, channels, imageSize);
+  const resolved = resolveShape(config.model, channels, imageSize);
+  // sin-cos shapes stay as they were (no posEmbed field), so run.json records are unchanged
+  const shape = posEmbed === "learned" ? { ...resolved, posEmbed } : resolved;
   return mimMethod(config.mim.method).build(shape, {
     seed: config.run.seed,
     normPixLoss: config.mim.normPixLoss,
+    hog: {
+      cellSize: config.mim.hogCell,
+      bins: config.mim.hogBins,
+      window: config.mim.hogWindow,
+      norm: config.mim.hogNorm,
+    },
   });
 }

@@ -39,7 +39,11 @@ export function gatherState(
   return { meta, arrays: all };
 }
 
-/** Restore model, optimiser and planner state; a shape mismatch names the parameter. */
+/**
+ * Restore model, optimiser and planner state; a shape mismatch names the parameter. A
+ * checkpoint at optimiser step 0 (`meta.optimizerStep`, e.g. imported weights) may leave the
+ * AdamW moments out: they are zero then, as a new optimiser's are.
+ */
 export function restoreState(
   ckpt: CheckpointData,
   model: MimModel,
@@ -53,6 +57,7 @@ export function restoreState(
     if (opt) kinds.push(["adam_m", opt.m[i]], ["adam_v", opt.v[i]]);
     for (const [kind, v] of kinds) {
       const a = ckpt.arrays.get(`${kind}/${p.name}`);
+      if (!a && kind !== "param" && ckpt.meta.optimizerStep === 0) continue; // zero moments
       if (!a) {
         throw new Error(
           `${file}: parameter "${p.name}" is missing (${kind}); this checkpoint is from another model. Use another run.dir.`,

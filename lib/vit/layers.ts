@@ -47,12 +47,9 @@ export class Linear {
   readonly w: tf.Variable;
   readonly b: tf.Variable;
   constructor(store: ParamStore, name: string, readonly inDim: number, readonly outDim: number) {
-    this.w = store.create(`${name}.weight`, [inDim, outDim], {
-      kind: "xavier",
-      fanIn: inDim,
-      fanOut: outDim,
-    }, true);
-    this.b = store.create(`${name}.bias`, [outDim], { kind: "zeros" }, false);
+    const init = { kind: "xavier" as const, fanIn: inDim, fanOut: outDim };
+    this.w = store.create(`${name}.weight`, [inDim, outDim], init, true, "weight");
+    this.b = store.create(`${name}.bias`, [outDim], { kind: "zeros" }, false, "bias");
   }
 
   /** @param x [..., in] @returns [..., out] */
@@ -71,8 +68,8 @@ export class LayerNorm {
   readonly gamma: tf.Variable;
   readonly beta: tf.Variable;
   constructor(store: ParamStore, name: string, readonly dim: number, readonly eps = 1e-6) {
-    this.gamma = store.create(`${name}.weight`, [dim], { kind: "ones" }, false);
-    this.beta = store.create(`${name}.bias`, [dim], { kind: "zeros" }, false);
+    this.gamma = store.create(`${name}.weight`, [dim], { kind: "ones" }, false, "norm");
+    this.beta = store.create(`${name}.bias`, [dim], { kind: "zeros" }, false, "norm");
   }
 
   /** @param x [..., D] @returns [..., D] */

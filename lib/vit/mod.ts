@@ -26,5 +26,5 @@ export { patchify, unpatchify } from "./patch.ts";
 export { sincosPosEmbed2d } from "./pos_embed.ts";
 
 // Presets and the encoder.
-export { PRESET_NAMES, PRESETS, type VitShape } from "./presets.ts";
+export { type PosEmbedKind, PRESET_NAMES, PRESETS, type VitShape } from "./presets.ts";
 export { flatIndices, resolveShape, type ShapeOverrides, VisionTransformer } from "./vit.ts";

@@ -16,7 +16,20 @@ export interface VitShape {
   decoderDim: number;
   decoderDepth: number;
   decoderHeads: number;
+  /**
+   * The encoder's position table: `"sincos"` (absent: the fixed 2-D sin-cos table, MAE's) or
+   * `"learned"` (a trained `[1, 1+L, D]` parameter, timm's `pos_embed`, e.g. imported weights).
+   */
+  posEmbed?: PosEmbedKind;
+  /**
+   * Register tokens (Darcet et al. 2024, "Vision Transformers Need Registers"): learned tokens
+   * placed after CLS inside the encoder and dropped from its outputs (absent or 0: none).
+   */
+  registers?: number;
 }
+
+/** How the encoder holds its position table (see {@linkcode VitShape.posEmbed}). */
+export type PosEmbedKind = "sincos" | "learned";
 
 /** Presets by name. `channels` is taken from the dataset at build time. */
 export const PRESETS: Readonly<Record<string, Omit<VitShape, "channels">>> = Object.freeze({

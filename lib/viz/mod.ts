@@ -1,6 +1,6 @@
 /**
  * Figures for run folders: PNG I/O, Vega-Lite charts, colormaps, image grids,
- * mask-plan pictures, reconstruction pastes and rows.
+ * mask-plan pictures, reconstruction pastes and rows, HOG glyphs (MaskFeat).
  *
  * @module
  */
@@ -52,6 +52,7 @@ export {
   type PlanImageOptions,
   reconstructionRow,
 } from "./grid.ts";
+export { hogGlyphImage, type HogGlyphOptions, hogMaxValue, hogRow, hogUpscale } from "./hog.ts";
 export {
   type AccuracyCurve,
   accuracyCurveChart,
