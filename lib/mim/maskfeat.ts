@@ -18,7 +18,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { Linear, repeatToken } from "../vit/layers.ts";
+import { Linear } from "../vit/layers.ts";
 import { ParamStore } from "../vit/params.ts";
 import type { VitShape } from "../vit/presets.ts";
 import { VisionTransformer } from "../vit/vit.ts";
@@ -26,6 +26,7 @@ import { type HogOptions, HogTargets } from "./hog.ts";
 import { disposePlanTensors, type PlanTensors, uploadPlan } from "./mae.ts";
 import type { MaskPlan } from "./plan.ts";
 import type { MimModel, TrainCall } from "./types.ts";
+import { encodeWithMaskTokens } from "./simmim.ts";
 
 /** MaskFeat options. */
 export interface MaskFeatOptions {
@@ -70,14 +71,7 @@ export class MaskFeat implements MimModel {
    * @returns tokens [B, 1+Kv+Km, D]
    */
   encode(patches: tf.Tensor2D, plan: MaskPlan, idx: PlanTensors, train?: TrainCall): tf.Tensor3D {
-    const B = plan.batch, Km = plan.numMasked, D = this.options.shape.dim;
-    const visible = this.encoder.embed(patches, idx.visibleFlat, idx.visiblePos, B); // [B, 1+Kv, D]
-    const masked = tf.add(
-      repeatToken(this.maskToken, B, Km),
-      tf.gather(this.encoder.patchPos(), idx.maskedPos).reshape([B, Km, D]),
-    ); // [B, Km, D]
-    const x = tf.concat([visible, masked], 1) as tf.Tensor3D; // [B, 1+Kv+Km, D]
-    return this.encoder.forwardTokens(x, false, train).tokens;
+    return encodeWithMaskTokens(this.encoder, this.maskToken, patches, plan, idx, train);
   }
 
   /**

@@ -27,6 +27,32 @@ export interface SimMimOptions {
   seed: number;
 }
 
+/**
+ * The mask-token encoder of SimMIM (and MaskFeat): the encoder on `[CLS | visible | mask
+ * tokens]`, each mask token plus its patch's position; thrown patches get no token.
+ *
+ * @param patches [B*L, p*p*C]
+ * @param train stochastic depth of this step (none when omitted)
+ * @returns tokens [B, 1+Kv+Km, D]
+ */
+export function encodeWithMaskTokens(
+  encoder: VisionTransformer,
+  maskToken: tf.Variable,
+  patches: tf.Tensor2D,
+  plan: MaskPlan,
+  idx: PlanTensors,
+  train?: TrainCall,
+): tf.Tensor3D {
+  const B = plan.batch, Km = plan.numMasked, D = encoder.shape.dim;
+  const visible = encoder.embed(patches, idx.visibleFlat, idx.visiblePos, B); // [B, 1+Kv, D]
+  const masked = tf.add(
+    repeatToken(maskToken, B, Km),
+    tf.gather(encoder.patchPos(), idx.maskedPos).reshape([B, Km, D]),
+  ); // [B, Km, D]
+  const x = tf.concat([visible, masked], 1) as tf.Tensor3D; // [B, 1+Kv+Km, D]
+  return encoder.forwardTokens(x, false, train).tokens;
+}
+
 /** SimMIM encoder + linear head, owning its parameters. */
 export class SimMim implements MimModel {
   readonly method = "simmim";
@@ -54,14 +80,7 @@ export class SimMim implements MimModel {
    * @returns tokens [B, 1+Kv+Km, D]
    */
   encode(patches: tf.Tensor2D, plan: MaskPlan, idx: PlanTensors, train?: TrainCall): tf.Tensor3D {
-    const B = plan.batch, Km = plan.numMasked, D = this.options.shape.dim;
-    const visible = this.encoder.embed(patches, idx.visibleFlat, idx.visiblePos, B); // [B, 1+Kv, D]
-    const masked = tf.add(
-      repeatToken(this.maskToken, B, Km),
-      tf.gather(this.encoder.patchPos(), idx.maskedPos).reshape([B, Km, D]),
-    ); // [B, Km, D]
-    const x = tf.concat([visible, masked], 1) as tf.Tensor3D; // [B, 1+Kv+Km, D]
-    return this.encoder.forwardTokens(x, false, train).tokens;
+    return encodeWithMaskTokens(this.encoder, this.maskToken, patches, plan, idx, train);
   }
 
   /** Head on the masked tokens: [B*Km, p*p*C]. */
