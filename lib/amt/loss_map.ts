@@ -79,6 +79,20 @@ export function coveringPlans(
 }
 
 /**
+ * Every patch's target in the method's own space: its features (MaskFeat's HOG) or its pixels
+ * (per-patch normalised when the loss is). Plan-independent, so computed once per batch.
+ *
+ * @param patches [B*L, p*p*C]
+ * @returns [B*L, Dt]
+ */
+function allTargets(model: MimModel, patches: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    if (model.features) return model.features.compute(patches);
+    return model.normPixLoss ? normalizePatches(patches) : patches.clone();
+  });
+}
+
+/**
  * Per-patch reconstruction error of `model` under `plan`: the mean over the target's values
  * of `(prediction - target)^2` for each masked patch. The target is the method's: its feature
  * targets when it regresses features (`model.features`, MaskFeat's HOG), else the masked
@@ -86,10 +100,18 @@ export function coveringPlans(
  * `predict` is in).
  *
  * @param patches [B*L, p*p*C] normalised patch pixels
+ * @param targets [B*L, Dt] every patch's target when already computed (else computed here)
  * @returns [B, Km] row-major as `plan.masked`
  * @throws {RangeError} when prediction and target widths differ
  */
-export function patchErrors(model: MimModel, patches: tf.Tensor2D, plan: MaskPlan): tf.Tensor2D {
+export function patchErrors(
+  model: MimModel,
+  patches: tf.Tensor2D,
+  plan: MaskPlan,
+  targets?: tf.Tensor2D,
+): tf.Tensor2D {
+  const own = targets ? null : allTargets(model, patches);
+  const all = targets ?? own!;
   const pred = model.predict(patches, plan); // [B*Km, Dt]
   try {
     return tf.tidy(() => {
@@ -97,13 +119,7 @@ export function patchErrors(model: MimModel, patches: tf.Tensor2D, plan: MaskPla
         flatIndices(plan.masked, plan.batch, plan.numMasked, plan.numPatches),
         "int32",
       ); // [B*Km] rows b*L+i
-      let target: tf.Tensor2D;
-      if (model.features) {
-        target = tf.gather(model.features.compute(patches), rows) as tf.Tensor2D; // [B*Km, F]
-      } else {
-        target = tf.gather(patches, rows) as tf.Tensor2D; // [B*Km, ppc]
-        if (model.normPixLoss) target = normalizePatches(target);
-      }
+      const target = tf.gather(all, rows) as tf.Tensor2D; // [B*Km, Dt]
       if (target.shape.join() !== pred.shape.join()) {
         throw new RangeError(
           `amt.saliency = loss: ${model.method} predicts [${pred.shape}] but its target is ` +
@@ -115,6 +131,7 @@ export function patchErrors(model: MimModel, patches: tf.Tensor2D, plan: MaskPla
     });
   } finally {
     pred.dispose();
+    own?.dispose();
   }
 }
 
@@ -135,20 +152,25 @@ export async function lossErrorMap(
   const { batch: B, numPatches: L } = plans[0];
   const sum = new Float64Array(B * L);
   const count = new Uint32Array(B * L);
-  for (const plan of plans) {
-    if (plan.batch !== B || plan.numPatches !== L) {
-      throw new RangeError(`lossErrorMap: plans disagree on batch/patches`);
-    }
-    const e = patchErrors(model, patches, plan);
-    const err = (await e.data()) as Float32Array; // [B, Km]
-    e.dispose();
-    for (let b = 0; b < B; b++) {
-      for (let k = 0; k < plan.numMasked; k++) {
-        const i = b * L + plan.masked[b * plan.numMasked + k];
-        sum[i] += err[b * plan.numMasked + k];
-        count[i]++;
+  const targets = allTargets(model, patches); // [B*L, Dt], the same for every plan
+  try {
+    for (const plan of plans) {
+      if (plan.batch !== B || plan.numPatches !== L) {
+        throw new RangeError(`lossErrorMap: plans disagree on batch/patches`);
+      }
+      const e = patchErrors(model, patches, plan, targets);
+      const err = (await e.data()) as Float32Array; // [B, Km]
+      e.dispose();
+      for (let b = 0; b < B; b++) {
+        for (let k = 0; k < plan.numMasked; k++) {
+          const i = b * L + plan.masked[b * plan.numMasked + k];
+          sum[i] += err[b * plan.numMasked + k];
+          count[i]++;
+        }
       }
     }
+  } finally {
+    targets.dispose();
   }
   const out = new Float32Array(B * L);
   for (let b = 0; b < B; b++) {

@@ -27,7 +27,9 @@ import { patchify } from "../vit/patch.ts";
 import type { VisionTransformer } from "../vit/vit.ts";
 import { rolloutSaliency } from "./rollout.ts";
 
-export { minMaxRows } from "./_minmax.ts";
+import { minMaxRows } from "./_minmax.ts";
+
+export { minMaxRows };
 
 /** Every `amt.saliency` value: where the per-image maps come from (see the module doc). */
 export const SALIENCY_SOURCES: readonly [
@@ -56,12 +58,9 @@ export function saliencyFromAttention(attention: tf.Tensor4D, prefix = 1): tf.Te
   return tf.tidy(() => {
     const [B, H, T] = attention.shape;
     const L = T - prefix;
-    const cls = attention.slice([0, 0, 0, prefix], [B, H, 1, L]).reshape([B, H, L]); // [B, H, L]
-    const lo = tf.min(cls, -1, true); // [B, H, 1]
-    const hi = tf.max(cls, -1, true);
-    // a head whose CLS row is constant carries no ranking: it contributes 0
-    const range = tf.maximum(tf.sub(hi, lo), 1e-12);
-    const normed = tf.div(tf.sub(cls, lo), range); // [B, H, L] in [0, 1]
+    const cls = attention.slice([0, 0, 0, prefix], [B, H, 1, L]).reshape([B * H, L]); // [B*H, L]
+    // per head; a head whose CLS row is constant carries no ranking: it contributes 0
+    const normed = minMaxRows(cls as tf.Tensor2D).reshape([B, H, L]); // [B, H, L] in [0, 1]
     return tf.mean(normed, 1) as tf.Tensor2D; // [B, L]
   });
 }

@@ -155,21 +155,38 @@ function checkOptions(o: HogOptions, g?: HogGeometry): void {
  * @param window [1, S, S, 1] spatial weights of the magnitudes, or undefined
  * @returns [N, S/cell, S/cell, bins], not normalised
  */
+/**
+ * The Sobel pair as its 1-D factors: derivative [-1, 0, 1] along the axis, smoothing [1, 2, 1]
+ * across it (SlowFast's kernel is the negative of this; unsigned bins ignore it). Kept by the
+ * caller that builds them (one set per {@linkcode HogTargets}, not per step).
+ */
+interface SobelKernels {
+  diffX: tf.Tensor4D;
+  diffY: tf.Tensor4D;
+  smoothX: tf.Tensor4D;
+  smoothY: tf.Tensor4D;
+}
+
+function sobelKernels(): SobelKernels {
+  return {
+    diffX: tf.tensor4d([-1, 0, 1], [1, 3, 1, 1]),
+    diffY: tf.tensor4d([-1, 0, 1], [3, 1, 1, 1]),
+    smoothX: tf.tensor4d([1, 2, 1], [1, 3, 1, 1]),
+    smoothY: tf.tensor4d([1, 2, 1], [3, 1, 1, 1]),
+  };
+}
+
 function cellHistograms(
   padded: tf.Tensor4D,
   cellSize: number,
   bins: number,
+  kernels: SobelKernels,
   window?: tf.Tensor4D,
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const [N, Sp] = padded.shape;
     const S = Sp - 2;
-    // The Sobel pair as its 1-D factors: derivative [-1, 0, 1] along the axis, smoothing
-    // [1, 2, 1] across it (SlowFast's kernel is the negative of this; unsigned bins ignore it).
-    const diffX = tf.tensor4d([-1, 0, 1], [1, 3, 1, 1]);
-    const diffY = tf.tensor4d([-1, 0, 1], [3, 1, 1, 1]);
-    const smoothX = tf.tensor4d([1, 2, 1], [1, 3, 1, 1]);
-    const smoothY = tf.tensor4d([1, 2, 1], [3, 1, 1, 1]);
+    const { diffX, diffY, smoothX, smoothY } = kernels;
     const dx = tf.conv2d(padded, diffX, 1, "valid"); // [N, S+2, S, 1]
     const gx = tf.conv2d(dx, smoothY, 1, "valid"); // [N, S, S, 1] d/dx, +x = right
     const dy = tf.conv2d(padded, diffY, 1, "valid"); // [N, S, S+2, 1]
@@ -218,7 +235,7 @@ export function hogCellHistograms(
     const planes = tf.transpose(images, [0, 3, 1, 2]).reshape([B * C, S, S, 1]); // [B*C, S, S, 1]
     const padded = tf.mirrorPad(planes, [[0, 0], [1, 1], [1, 1], [0, 0]], "reflect");
     const win = o.window > 0 ? windowTensor(S, o.window) : undefined;
-    const h = cellHistograms(padded as tf.Tensor4D, o.cellSize, o.bins, win);
+    const h = cellHistograms(padded as tf.Tensor4D, o.cellSize, o.bins, sobelKernels(), win);
     const Hc = S / o.cellSize;
     return h.reshape([B, C, Hc, Hc, o.bins]).transpose([0, 2, 3, 1, 4]) as tf.Tensor5D; // [B, Hc, Hc, C, bins]
   });
@@ -254,6 +271,7 @@ export class HogTargets implements FeatureTargets {
   /** [L*F] entry of the flat cell histograms [C, Hc, Hc, bins] for each patch-vector value. */
   private readonly featureIndex: tf.Tensor1D;
   private readonly window?: tf.Tensor4D;
+  private readonly sobel: SobelKernels = sobelKernels();
 
   constructor(readonly geometry: HogGeometry, options: Partial<HogOptions> = {}) {
     const o: HogOptions = { ...HOG_DEFAULTS, ...options };
@@ -319,7 +337,7 @@ export class HogTargets implements FeatureTargets {
     return tf.tidy(() => {
       const images = tf.gather(patches.reshape([B, L * P]), this.padIndex, 1); // [B, C*(S+2)^2]
       const padded = images.reshape([B * C, S + 2, S + 2, 1]) as tf.Tensor4D; // [B*C, S+2, S+2, 1]
-      const hist = cellHistograms(padded, this.cellSize, nb, this.window); // [B*C, Hc, Hc, nb]
+      const hist = cellHistograms(padded, this.cellSize, nb, this.sobel, this.window); // [B*C, Hc, Hc, nb]
       const flat = hist.reshape([B, C * Hc * Hc * nb]); // [B, C*Hc*Hc*nb]
       const v = tf.gather(flat, this.featureIndex, 1).reshape([B * L, F]); // [B*L, F]
       const rows = this.options.norm === "patch" ? v : v.reshape([B * L * F / nb, nb]);
@@ -332,5 +350,6 @@ export class HogTargets implements FeatureTargets {
     this.padIndex.dispose();
     this.featureIndex.dispose();
     this.window?.dispose();
+    tf.dispose(Object.values(this.sobel));
   }
 }

@@ -10,7 +10,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { newStep } from "../backend/mod.ts";
 import { loadBatch } from "../data/mod.ts";
 import { lrAt } from "../optim/schedule.ts";
 import { appendMetrics, formatDuration, type MetricsLog } from "../run/mod.ts";
@@ -97,7 +96,6 @@ export async function trainOneEpoch(
         seed: hashKeys(config.run.seed, "droppath", run.globalStep),
       }
       : undefined;
-    newStep(); // bf16: the weights changed, so their bf16 copies are made afresh
     const { loss, gradNorm } = opt.minimize(() => model.lossFn(patches, plan, dp), lr);
     planner.afterStep?.(); // after AdamW: e.g. AMT's EMA teacher follows the new weights
     patches.dispose();
