@@ -55,13 +55,41 @@ export function checkNormalization(rule: string): Normalization {
  */
 export function normalizedDataset(ds: Dataset, rule: string): Dataset {
   if (checkNormalization(rule) === "standard") return ds;
-  const mean = Object.freeze(new Array<number>(ds.channels).fill(0));
-  const std = Object.freeze(new Array<number>(ds.channels).fill(1));
-  // A proxy, not a copy: readers keep their private fields and extra methods (object masks).
+  return withNormalization(
+    ds,
+    new Array<number>(ds.channels).fill(0),
+    new Array<number>(ds.channels).fill(1),
+  );
+}
+
+/**
+ * A view of `ds` whose batches are normalised with `mean` / `std` (one per channel, pixels in
+ * [0, 1]) instead of the dataset's own constants; items and methods are unchanged.
+ *
+ * @throws {RangeError} when there is not one mean and one positive std per channel.
+ */
+export function withNormalization(
+  ds: Dataset,
+  mean: readonly number[],
+  std: readonly number[],
+): Dataset {
+  if (mean.length !== ds.channels || std.length !== ds.channels) {
+    throw new RangeError(
+      `${ds.name}: normalisation has ${mean.length} means and ${std.length} stds for ` +
+        `${ds.channels} channel(s); give one of each per channel`,
+    );
+  }
+  if (!mean.every(Number.isFinite) || !std.every((s) => Number.isFinite(s) && s > 0)) {
+    throw new RangeError(
+      `${ds.name}: normalisation mean [${mean}] / std [${std}]: means must be finite and stds > 0`,
+    );
+  }
+  const m = Object.freeze([...mean]), s = Object.freeze([...std]);
+  // a view, not a copy: readers keep their private fields and extra methods (object masks)
   return new Proxy(ds, {
     get(target, key) {
-      if (key === "mean") return mean;
-      if (key === "std") return std;
+      if (key === "mean") return m;
+      if (key === "std") return s;
       const value = Reflect.get(target, key, target);
       return typeof value === "function" ? value.bind(target) : value;
     },
