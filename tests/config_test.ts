@@ -519,8 +519,9 @@ Deno.test("flattenConfig() and configKeys() cover the whole tree", () => {
   assert.deepEqual(flat["data.cropScale"], [0.2, 1]);
   // 95 + 6 saliency-source keys (data.normalize, model.registers, amt.saliency, amt.invert,
   // amt.emaMomentum, train.noDecay) + 4 MaskFeat keys (mim.hogCell, hogBins, hogWindow, hogNorm)
-  assert.equal(configKeys().length, 105);
-  assert.equal(selectKeys(EXPERIMENT_SECTIONS).length, 62);
+  // + 3 attention-monitor keys (eval.attnEvery, attnImages, attnSources)
+  assert.equal(configKeys().length, 108);
+  assert.equal(selectKeys(EXPERIMENT_SECTIONS).length, 65);
   assert.equal(selectKeys(TASK_SECTIONS).length, 43);
   for (const key of configKeys()) {
     assert.ok(describeKey(key) !== "", `no description for ${key}`);

@@ -31,6 +31,7 @@ function fixture(id: string, seed: number, over: Partial<ReproRecord> = {}): Rep
     finetune: null,
     attnOnObject: 0.43,
     objectArea: 0.46,
+    attnCurve: [],
     pretrainSeconds: 2000,
     saliencySeconds: 0,
     flops: 1e15,

@@ -132,6 +132,7 @@ Deno.test("repro killed mid-run continues with the unfinished work only", async 
     "--budget=smoke",
     "--only=mae-random-75",
     `--run.dir=${dir}`,
+    `--results=${dir}/results`, // not the checkout's results/smoke
     "--run.backend=cpu",
   ];
   const cmd = () =>
@@ -159,6 +160,12 @@ Deno.test("repro killed mid-run continues with the unfinished work only", async 
   const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
   assert.equal(results.runs.length, 1);
   assert.ok(await Deno.stat(`${dir}/tables.md`));
+  // the smoke budget monitors attention every epoch: one point per epoch across the resume
+  const record = JSON.parse(
+    await Deno.readTextFile(`${dir}/results/records/mae-random-75-s0.json`),
+  );
+  assert.deepEqual(record.attnCurve.map((p: { epoch: number }) => p.epoch), [1, 2]);
+  assert.equal(typeof record.attnCurve[1].attnOnObjectRollout, "number");
   const third = await finish(cmd());
   assert.equal(third.code, 0, third.out);
   assert.match(third.out, /already finished/);

@@ -25,6 +25,9 @@ export { batchPatchWeights, patchWeights } from "./weights.ts";
 export {
   type AttentionSource,
   computeSaliency,
+  ENCODER_MAP_SOURCES,
+  type EncoderMapSource,
+  encoderSaliency,
   minMaxRows,
   SALIENCY_SOURCES,
   saliencyFromAttention,

@@ -47,6 +47,18 @@ export type SaliencySource = (typeof SALIENCY_SOURCES)[number];
 export type AttentionSource = "cls-last" | "rollout" | "registers";
 
 /**
+ * The maps any encoder gives from its own attention, with no state besides its weights: what
+ * the pre-training attention monitor scores (`registers` is `cls-last` on an encoder with
+ * register tokens; `ema-teacher` and `loss` need a teacher or a decoder).
+ */
+export const ENCODER_MAP_SOURCES: readonly ["cls-last", "rollout"] = Object.freeze(
+  ["cls-last", "rollout"] as const,
+);
+
+/** An {@linkcode ENCODER_MAP_SOURCES} value. */
+export type EncoderMapSource = (typeof ENCODER_MAP_SOURCES)[number];
+
+/**
  * Saliency of each patch from a last-block attention tensor.
  *
  * @param attention [B, H, P+L, P+L] post-softmax, tokens `[CLS | registers | patches]`
@@ -160,12 +172,27 @@ export function computeSaliency(
     },
     opts,
     (patches, n) =>
-      tf.tidy(() => {
-        const x = tf.tensor3d(patches, [n, L, encoder.patchDim]); // [n, L, ppc]
-        if (source === "rollout") return rolloutSaliency(encoder, x);
-        return saliencyFromAttention(encoder.lastAttention(x), encoder.prefixTokens);
-      }),
+      tf.tidy(() =>
+        encoderSaliency(encoder, tf.tensor3d(patches, [n, L, encoder.patchDim]), source)
+      ),
   );
+}
+
+/**
+ * One batch's maps from an encoder's own attention: `rollout` multiplies all blocks'
+ * attention ({@linkcode rolloutSaliency}); `cls-last` and `registers` read the last block's
+ * CLS row over the patch columns ({@linkcode saliencyFromAttention}).
+ *
+ * @param patches [B, L, p*p*C]
+ * @returns [B, L] in [0, 1]
+ */
+export function encoderSaliency(
+  encoder: VisionTransformer,
+  patches: tf.Tensor3D,
+  source: AttentionSource,
+): tf.Tensor2D {
+  if (source === "rollout") return rolloutSaliency(encoder, patches);
+  return saliencyFromAttention(encoder.lastAttention(patches), encoder.prefixTokens);
 }
 
 /**

@@ -14,7 +14,12 @@ import {
   type PrecisionChoice,
 } from "../backend/mod.ts";
 import { AMT_STRATEGIES, type AmtStrategy } from "../amt/sampler.ts";
-import { SALIENCY_SOURCES, type SaliencySource } from "../amt/saliency.ts";
+import {
+  ENCODER_MAP_SOURCES,
+  type EncoderMapSource,
+  SALIENCY_SOURCES,
+  type SaliencySource,
+} from "../amt/saliency.ts";
 import { type Counting, COUNTINGS } from "../mim/counts.ts";
 import { HOG_NORMS, type HogNorm } from "../mim/hog.ts";
 import { METHOD_NAMES, type MimMethodName } from "../mim/methods.ts";
@@ -41,6 +46,9 @@ export const STRATEGY_CHOICES: readonly StrategyName[] = AMT_STRATEGIES;
 export type SaliencyName = SaliencySource;
 /** Every {@linkcode SaliencyName}. */
 export const SALIENCY_CHOICES: readonly SaliencyName[] = SALIENCY_SOURCES;
+
+/** `eval.attnSources` (a comma-separated list of these): the maps the attention monitor scores. */
+export const MONITOR_SOURCE_CHOICES: readonly EncoderMapSource[] = ENCODER_MAP_SOURCES;
 
 /** `data.normalize`: how pixels become model inputs (lib/data's list). */
 export type NormalizeName = Normalization;

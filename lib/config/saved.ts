@@ -24,6 +24,9 @@ const RESUMABLE_EXPERIMENT_KEYS: readonly string[] = Object.freeze([
   "train.ckptEvery",
   "train.precision", // checkpoints hold fp32 master weights: a bf16 run resumes in fp32 and back
   "eval.knnEvery",
+  "eval.attnEvery",
+  "eval.attnImages",
+  "eval.attnSources",
   "run.backend",
   "run.threads",
   "run.vizImages",

@@ -173,6 +173,15 @@ export interface EvalConfig {
   /** kNN monitor every N epochs (0 = off). */
   knnEvery: number;
   knnK: number;
+  /**
+   * Attention-on-object monitor every N epochs (and after the last; 0 = only with the kNN
+   * monitor), on the first `attnImages` training images.
+   */
+  attnEvery: number;
+  /** Training images the attention monitor scores (the first N, un-augmented). */
+  attnImages: number;
+  /** Comma-separated maps the attention monitor scores: cls-last, rollout. */
+  attnSources: string;
 }
 
 /** Run bookkeeping. */
@@ -380,7 +389,7 @@ export function defaultConfig(): Config {
       maxSteps: 0,
       precision: "auto",
     },
-    eval: { knnEvery: 0, knnK: 20 },
+    eval: { knnEvery: 0, knnK: 20, attnEvery: 0, attnImages: 256, attnSources: "cls-last" },
     run: { dir: "", seed: 0, backend: "auto", threads: 0, vizImages: 8, name: "mae" },
     probe: {
       dir: "",

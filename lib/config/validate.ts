@@ -12,7 +12,7 @@ import type { Config } from "./schema.ts";
 import { ConfigError } from "./errors.ts";
 import { closestWord } from "./_suggest.ts";
 import { configKeys, formatValue, getConfigValue, keyKind } from "./keys.ts";
-import { CHOICES } from "./choices.ts";
+import { CHOICES, MONITOR_SOURCE_CHOICES as MONITOR_SOURCES } from "./choices.ts";
 import { parseNoDecay } from "../vit/params.ts";
 import { PRESETS } from "../vit/presets.ts";
 
@@ -155,6 +155,7 @@ export function validateConfig(
       "train.ckptEvery",
       "train.maxSteps",
       "eval.knnEvery",
+      "eval.attnEvery",
       "run.seed",
       "run.threads",
       "run.vizImages",
@@ -206,6 +207,19 @@ export function validateConfig(
   atLeast("train.logEvery", 1);
   atLeast("train.lrBatch", 1, " (the batch size baseLr is given for)");
   atLeast("eval.knnK", 1);
+  atLeast("eval.attnImages", 1, " (training images the attention monitor scores)");
+  if (usable("eval.attnSources")) {
+    const given = v("eval.attnSources") as string;
+    const names = given.split(",").map((s) => s.trim());
+    const bad = names.find((s) => !(MONITOR_SOURCES as readonly string[]).includes(s));
+    if (bad !== undefined) {
+      fail(
+        ["eval.attnSources"],
+        `eval.attnSources = ${formatValue(given)}: ${formatValue(bad)} is not a map the ` +
+          `monitor scores; use a comma-separated list of ${MONITOR_SOURCES.join(", ")}.`,
+      );
+    }
+  }
   atLeast("train.baseLr", 0, "; a negative learning rate would ascend the loss");
   atLeast("train.minLr", 0, "; a negative learning rate would ascend the loss");
   if (usable("run.seed") && num("run.seed") > 0xffffffff) {

@@ -5,7 +5,8 @@
  * Fashion-MNIST's dark background).
  *
  * The saliency is AMT's (`saliencyFromAttention`: last block, CLS row, per-head
- * min-max, mean over heads) on the un-augmented image. Per patch `i` with
+ * min-max, mean over heads) on the un-augmented image, or another map an encoder gives from
+ * its own attention (`source: "rollout"`). Per patch `i` with
  * saliency `s_i` and object fraction `f_i` (share of its pixels on the
  * object), the share is `sum_i s_i f_i / sum_i s_i`: the saliency mass on
  * object pixels when the map is spread evenly over each patch (a
@@ -15,7 +16,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { saliencyFromAttention } from "../amt/saliency.ts";
+import { type AttentionSource, encoderSaliency } from "../amt/saliency.ts";
 import { applyCrop } from "../data/augment.ts";
 import { type Dataset, FULL_BOX, loadBatch, type Raster } from "../data/mod.ts";
 import { makeRng } from "../util/rng.ts";
@@ -118,6 +119,10 @@ export interface AttentionOnObjectOptions {
   threshold?: number;
   /** Custom mask source (overrides the dataset's). */
   maskOf?: (i: number) => Raster | Promise<Raster>;
+  /** Which map is scored (default `cls-last`, AMT's). */
+  source?: AttentionSource;
+  /** Return the maps of the first K images as well (default 0). */
+  keepMaps?: number;
 }
 
 /** Attention-on-object scores of a dataset (shares in [0, 1]). */
@@ -130,6 +135,8 @@ export interface AttentionOnObject {
   areaFraction: number;
   /** [N] object area fraction per image. */
   perImageArea: Float32Array;
+  /** [K, L] the maps of the first `keepMaps` images (row-major patch grid, in [0, 1]). */
+  maps: Float32Array;
   seconds: number;
 }
 
@@ -149,19 +156,23 @@ export async function attentionOnObject(
   const L = encoder.numPatches, p = encoder.shape.patchSize;
   const perImage = new Float32Array(N);
   const perImageArea = new Float32Array(N);
+  const source = opts.source ?? "cls-last";
+  const K = Math.min(N, Math.max(0, opts.keepMaps ?? 0));
+  const kept = new Float32Array(K * L);
   const rng = makeRng(0, "attention");
   for (let s = 0; s < N; s += bs) {
     const n = Math.min(bs, N - s);
     const idx = Int32Array.from({ length: n }, (_, i) => s + i);
     const batch = await loadBatch(ds, idx, { imageSize, augment: false, rng });
     const patches = patchify(batch.images, n, imageSize, ds.channels, p);
-    const sal = tf.tidy(() => {
-      const x = tf.tensor3d(patches, [n, L, encoder.patchDim]); // [n, L, ppc]
-      // the CLS row over the patch columns (register tokens, if any, are left out)
-      return saliencyFromAttention(encoder.lastAttention(x), encoder.prefixTokens); // [n, L]
-    });
+    // the CLS row over the patch columns (register tokens, if any, are left out)
+    const sal = tf.tidy(() =>
+      encoderSaliency(encoder, tf.tensor3d(patches, [n, L, encoder.patchDim]), source)
+    ); // [n, L]
     const maps = (await sal.data()) as Float32Array;
     sal.dispose();
+    const keep = Math.max(0, Math.min(n, K - s));
+    if (keep > 0) kept.set(maps.subarray(0, keep * L), s * L);
     for (let b = 0; b < n; b++) {
       const mask = opts.maskOf
         ? await opts.maskOf(s + b)
@@ -177,6 +188,7 @@ export async function attentionOnObject(
     perImage,
     areaFraction: mean(perImageArea),
     perImageArea,
+    maps: kept,
     seconds: (performance.now() - t0) / 1000,
   };
 }

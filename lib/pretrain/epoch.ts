@@ -119,7 +119,8 @@ export async function trainOneEpoch(
 /**
  * The epoch's end before its checkpoint: the planner's epoch-end work
  * (AMT's saliency pass) and the monitor when the epoch is complete, then the
- * epoch record in `metrics.jsonl` and its log line.
+ * epoch record in `metrics.jsonl` and its log line. The record's `seconds` include the
+ * planner's work but not the monitor's (a measurement, not part of training).
  */
 export async function logEpoch(
   run: PretrainRun,
@@ -132,10 +133,11 @@ export async function logEpoch(
   const extra: Record<string, number | string> = epochDone
     ? { ...(await run.planner.afterEpoch?.(epoch)) }
     : {};
-  if (epochDone && run.monitor?.due(epoch + 1, train.epochs)) {
-    Object.assign(extra, await run.monitor.measure(run.model));
-  }
+  // the epoch's wall-clock: its steps and the planner's epoch-end work, not the monitor
   const seconds = (performance.now() - e.started) / 1000;
+  if (epochDone && run.monitor?.due(epoch + 1, train.epochs)) {
+    Object.assign(extra, await run.monitor.measure(run.model, epoch + 1, train.epochs));
+  }
   await appendMetrics(run.paths.metrics, [{
     type: "epoch",
     epoch,

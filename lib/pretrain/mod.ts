@@ -15,7 +15,16 @@ export {
   setupPretrain,
 } from "./setup.ts";
 export { type EpochResult, trainOneEpoch } from "./epoch.ts";
-export { makePretrainMonitor, type PretrainMonitor } from "./monitor.ts";
+export {
+  makePretrainMonitor,
+  MONITOR_MAP_IMAGES,
+  monitorKey,
+  type MonitorMapsEntry,
+  type MonitorMapsFile,
+  monitorSources,
+  type PretrainMonitor,
+  readMonitorMaps,
+} from "./monitor.ts";
 
 // The planner a config asks for.
 export { buildPlanner, type PlannerContext, PLANNERS } from "./factory.ts";

@@ -99,7 +99,7 @@ export interface PretrainRun {
   readonly model: MimModel;
   readonly opt: AdamW;
   readonly planner: MaskPlanner;
-  /** kNN and attention-on-object monitor, when `eval.knnEvery` > 0. */
+  /** kNN and attention-on-object monitor, when `eval.knnEvery` or `eval.attnEvery` > 0. */
   readonly monitor: PretrainMonitor | null;
   /** The run folder's lock, held until `pretrain` returns. */
   readonly lock: RunLock;
@@ -214,10 +214,16 @@ async function openRun(
     });
     const planner = buildPlanner(config, { model, dataset: ds, imageSize, runDir, log });
     built = planner;
-    // kNN accuracy and attention on the object over pre-training (eval.knnEvery epochs)
-    monitor = options.dataset
-      ? null
-      : makePretrainMonitor(config, ds, imageSize, log, normalization);
+    // kNN accuracy and attention on the object over pre-training (eval.knnEvery /
+    // eval.attnEvery epochs); a dataset given in code has no labelled splits for the kNN
+    monitor = makePretrainMonitor(
+      options.dataset ? { ...config, eval: { ...config.eval, knnEvery: 0 } } : config,
+      ds,
+      imageSize,
+      log,
+      normalization,
+      `${paths.eval}/attention_monitor.json`,
+    );
     const schedule = {
       lr: peakLr(train.baseLr, train.batchSize, train.lrBatch),
       minLr: train.minLr,

@@ -77,6 +77,14 @@ export interface ReproBudget {
   pairSeeds: number[];
   /** Seeds of MAE attention-driven masking (default [0]). */
   attnSeeds?: number[];
+  /**
+   * The attention monitor during pre-training (`eval.attnEvery`, 0 = off): attention on the
+   * object of the `cls-last` and `rollout` maps every N epochs on the first `monitorImages`
+   * training images, into each record's `attnCurve`.
+   */
+  monitorEvery?: number;
+  /** Training images the monitor scores (default 256). */
+  monitorImages?: number;
   /** Images for the attention-on-object measure (0 = all test images). */
   objectImages: number;
   /** What a reader should know about this budget. */
@@ -106,6 +114,8 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
     finetuneTest: 256,
     finetuneBaseLr: 4e-3,
     pairSeeds: [0],
+    monitorEvery: 1,
+    monitorImages: 64,
     objectImages: 64,
     note: "plumbing check only: the numbers mean nothing",
   },
@@ -177,6 +187,9 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
     finetuneBaseLr: 1e-3,
     pairSeeds: [0, 1, 2],
     attnSeeds: [0, 1, 2],
+    // the attention's share on the object after epochs 2, 4, 6 and 8 (a few seconds each)
+    monitorEvery: 2,
+    monitorImages: 1024,
     objectImages: 0,
     note:
       "ViT-Tiny (dim 192, depth 6, 3 heads, decoder 128x2) pre-trained on all 60,000 Fashion-MNIST training images " +
@@ -377,6 +390,13 @@ export function runArgs(
     `--run.name=${run.id}`,
     `--train.logEvery=20`,
     "--eval.knnEvery=0", // evaluated after pre-training instead
+    ...(b.monitorEvery
+      ? [
+        `--eval.attnEvery=${b.monitorEvery}`,
+        `--eval.attnImages=${b.monitorImages ?? 256}`,
+        "--eval.attnSources=cls-last,rollout",
+      ]
+      : []),
     // MaskFeat keeps configs/maskfeat.yaml's recipe at every budget
     ...((run.method === "mae" ? b.maeArgs : run.method === "simmim" ? b.simmimArgs : []) ?? []),
   ];

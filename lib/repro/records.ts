@@ -40,6 +40,11 @@ export interface ReproRecord {
   attnOnObject: number | null;
   /** Mean object area fraction (what a uniform map scores), in [0, 1]. */
   objectArea: number | null;
+  /**
+   * The attention monitor over pre-training (`eval.attnEvery`), on the first training images:
+   * one point per measured epoch; empty when the run did not monitor (records before it).
+   */
+  attnCurve: AttnCurvePoint[];
   /** Wall-clock pre-training seconds (sum of epochs, saliency passes included). */
   pretrainSeconds: number;
   saliencySeconds: number;
@@ -64,6 +69,33 @@ export interface ReproRecord {
   /** Matmul precision of pre-training (`fp32` / `bf16`; `fp32` for records made before it existed). */
   precision: string;
   command: string;
+}
+
+/** One epoch of {@linkcode ReproRecord.attnCurve} (shares in [0, 1]). */
+export interface AttnCurvePoint {
+  /** Finished epochs (1-based). */
+  epoch: number;
+  /** The `cls-last` map's share on the object. */
+  attnOnObject: number;
+  /** The `rollout` map's, when it was scored. */
+  attnOnObjectRollout?: number;
+  objectArea: number;
+}
+
+/** The attention-monitor points of a run's epoch records. */
+export function attnCurveOf(epochs: readonly Record<string, unknown>[]): AttnCurvePoint[] {
+  const out: AttnCurvePoint[] = [];
+  for (const r of epochs) {
+    if (typeof r.attnOnObject !== "number" || typeof r.objectArea !== "number") continue;
+    const p: AttnCurvePoint = {
+      epoch: Number(r.epoch) + 1,
+      attnOnObject: r.attnOnObject,
+      objectArea: r.objectArea,
+    };
+    if (typeof r.attnOnObjectRollout === "number") p.attnOnObjectRollout = r.attnOnObjectRollout;
+    out.push(p);
+  }
+  return out;
 }
 
 /** The measured fields: a record and a run folder agree when these do. */
@@ -133,6 +165,14 @@ export function checkRecord(x: unknown, source: string): ReproRecord {
     if (r[k] === undefined || r[k] === null) r[k] = k === "label" ? r.id : "";
     if (typeof r[k] !== "string") throw bad(`${k} must be a string`);
   }
+  if (r.attnCurve === undefined || r.attnCurve === null) r.attnCurve = [];
+  if (
+    !Array.isArray(r.attnCurve) ||
+    !r.attnCurve.every((p) =>
+      typeof p === "object" && p !== null && typeof p.epoch === "number" &&
+      typeof p.attnOnObject === "number" && typeof p.objectArea === "number"
+    )
+  ) throw bad("attnCurve must be a list of {epoch, attnOnObject, objectArea}");
   if (r.gitCommit === undefined) r.gitCommit = null;
   if (typeof r.threads !== "number") r.threads = 0;
   if (r.precision === undefined || r.precision === null) r.precision = "fp32";
@@ -327,6 +367,7 @@ export async function recordFromRunFolder(
     visible: null,
   };
   let flops = 0, pretrainSeconds = 0, saliencySeconds = 0, finalLoss: number | null = null;
+  let attnCurve: AttnCurvePoint[] = [];
   if (randomInit) {
     prov = head;
     dataset = String(head.dataset ?? "");
@@ -334,6 +375,7 @@ export async function recordFromRunFolder(
     prov = (await readJson(`${runDir}/run.json`)) ?? {};
     dataset = (await loadSavedConfig(runDir)).data.name;
     const epochs = (await readMetrics(`${runDir}/metrics.jsonl`)).filter((r) => r.type === "epoch");
+    attnCurve = attnCurveOf(epochs);
     const last = epochs.at(-1);
     if (last) {
       counts = { masked: num(last.masked), thrown: num(last.thrown), visible: num(last.visible) };
@@ -356,6 +398,7 @@ export async function recordFromRunFolder(
     finetune: pct(ft?.top1),
     attnOnObject: num(obj.mean),
     objectArea: num(obj.areaFraction),
+    attnCurve,
     pretrainSeconds,
     saliencySeconds,
     flops,
