@@ -68,7 +68,11 @@ Deno.test("planTodo: --only and --seeds select the (run, seed) pairs", () => {
     planTodo(runs, { only: ["simmim-amt-33-50", "mae-amt-45-40"], seeds: [4, 1, 4] }).map(key),
     ["mae-amt-45-40:4", "mae-amt-45-40:1", "simmim-amt-33-50:4", "simmim-amt-33-50:1"],
   );
-  assert.deepEqual(planTodo(runs, { seeds: [7] }).length, runs.length);
+  // every run of the paper's tables (the saliency study's train only when named)
+  assert.deepEqual(
+    planTodo(runs, { seeds: [7] }).length,
+    runs.filter((r) => r.knob === undefined).length,
+  );
   assert.throws(
     () => planTodo(runs, { only: ["mae-random-75", "nope"] }),
     /nope.*valid: random-init/,
@@ -93,7 +97,7 @@ Deno.test("planTodo: --only and --seeds select the (run, seed) pairs", () => {
 Deno.test("medium budget: the pre-training config of every run", () => {
   const b = BUDGETS.medium;
   const o = { data: { name: "fashion-mnist", root: "" }, backend: "cpu", threads: 1 };
-  for (const run of reproRuns(b)) {
+  for (const run of reproRuns(b).filter((r) => r.knob === undefined)) {
     const args = runArgs(run, 1, b, o, "/tmp/unused");
     assert.ok(!args.some((a) => a.startsWith("--amt.counting")), args.join(" "));
     const { config: c } = resolveConfig({ argv: args });
@@ -295,6 +299,12 @@ async function fakeRunFolder(
   await w("linprobe/result.json", { top1, knnTop1: 0.5, testImages: 500 });
   await w("finetune/result.json", { top1: 0.6 });
   await w("eval/attention_on_object.json", { mean: 0.4, areaFraction: 0.45 });
+  const map = Array.from({ length: 49 }, (_, i) => i / 48);
+  await w("eval/attention_monitor.json", {
+    grid: 7,
+    images: 8,
+    entries: [{ epoch: 2, source: "cls-last", attnOnObject: 0.5, objectArea: 0.45, maps: [map] }],
+  });
   return runDir;
 }
 
@@ -335,6 +345,12 @@ Deno.test("rebuild: run folders count, write their records, and win a disagreeme
   assert.deepEqual(files.map((r) => r.linear), [70, 72]);
   const md = await Deno.readTextFile(`${resultsDir}/tables.md`);
   assert.match(md, /71\.0 ± 1\.4 \(70\.0, 72\.0\)/);
+  // the monitor's maps travel with the records; the study is written inside (smoke)
+  const maps = JSON.parse(await Deno.readTextFile(`${resultsDir}/maps/mae-random-75-s0.json`));
+  assert.equal(maps.entries[0].maps[0].length, 49);
+  const study = JSON.parse(await Deno.readTextFile(`${resultsDir}/saliency/results.json`));
+  assert.deepEqual(study.pretrain.map((p: { seed: number }) => p.seed), [0, 1]);
+  assert.ok(study.variants.some((v: { images: string }) => v.images === "test"));
   await Deno.remove(runRoot, { recursive: true });
   await Deno.remove(resultsDir, { recursive: true });
 });

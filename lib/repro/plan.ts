@@ -24,6 +24,16 @@ export interface ReproRun {
    * encoder of the same shape (the MAE random run's config and seed), no pre-training.
    */
   kind?: "pretrain" | "random-init";
+  /**
+   * A run of the saliency study (`lib/repro/study.ts`): the one setting it changes from the
+   * budget's MAE random run (e.g. `normalize=unit`). Study runs train only when named with
+   * `--only`, and are left out of the paper's tables.
+   */
+  knob?: string;
+  /** Config overrides after the budget's (the knob's settings). */
+  args?: readonly string[];
+  /** Linear-probe (and kNN) the run (default: {@linkcode isProbed}'s rule). */
+  probe?: boolean;
 }
 
 /** A budget: model, data and epochs for pre-training and evaluation. */
@@ -85,6 +95,11 @@ export interface ReproBudget {
   monitorEvery?: number;
   /** Training images the monitor scores (default 256). */
   monitorImages?: number;
+  /**
+   * The saliency study's tables go to `results/saliency` beside the budget's results folder
+   * (the budget the study is run at), not into `<results>/saliency`.
+   */
+  studyBeside?: boolean;
   /** Images for the attention-on-object measure (0 = all test images). */
   objectImages: number;
   /** What a reader should know about this budget. */
@@ -190,6 +205,7 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
     // the attention's share on the object after epochs 2, 4, 6 and 8 (a few seconds each)
     monitorEvery: 2,
     monitorImages: 1024,
+    studyBeside: true,
     objectImages: 0,
     note:
       "ViT-Tiny (dim 192, depth 6, 3 heads, decoder 128x2) pre-trained on all 60,000 Fashion-MNIST training images " +
@@ -351,7 +367,79 @@ export function reproRuns(budget: ReproBudget): ReproRun[] {
       throwRatio: 0.40,
       seeds: [0],
     },
+    ...studyRuns(budget),
   ];
+}
+
+/** One setting the saliency study changes from the budget's MAE random run. */
+export interface StudyKnob {
+  /** `name=value`, as in `results/saliency/results.json`. */
+  knob: string;
+  /** Run id (`knob-...`). */
+  id: string;
+  /** The config overrides. */
+  args: readonly string[];
+  /** What it tests. */
+  why: string;
+}
+
+/**
+ * The knobs of the saliency study (issue 16, part 1), each changed alone from the budget's MAE
+ * random masking run (`mae-random-75`, the `default` row): what decides whether the CLS
+ * attention lands on the object.
+ */
+export const STUDY_KNOBS: readonly StudyKnob[] = Object.freeze([
+  {
+    knob: "normalize=unit",
+    id: "knob-normalize-unit",
+    args: ["--data.normalize=unit"],
+    why: "raw pixels / 255: a black background patch embeds to a pure position code",
+  },
+  {
+    knob: "decay=all",
+    id: "knob-decay-all",
+    args: ["--train.noDecay=none"],
+    why: "weight decay on biases, norms and tokens too",
+  },
+  {
+    knob: "model=micro",
+    id: "knob-model-micro",
+    args: ["--model.preset=vit-micro-28"],
+    why: "ViT-Micro (dim 96, depth 4, decoder 64x1) instead of ViT-Tiny",
+  },
+  {
+    knob: "images=4096",
+    id: "knob-images-4096",
+    args: ["--data.limit=4096"],
+    why: "the small budget's 4,096 training images instead of 60,000",
+  },
+  {
+    knob: "registers=4",
+    id: "knob-registers-4",
+    args: ["--model.registers=4"],
+    why: "4 register tokens after CLS, left out of the map (Darcet et al. 2024)",
+  },
+]);
+
+/**
+ * The saliency study's runs of a budget that monitors attention (`monitorEvery`): MAE random
+ * with one knob changed, the pair's seeds, not probed (the study reads the attention monitor
+ * and the test-set attention on the object). None for the other budgets.
+ */
+export function studyRuns(budget: ReproBudget): ReproRun[] {
+  if (!budget.monitorEvery) return [];
+  return STUDY_KNOBS.map((k) => ({
+    id: k.id,
+    label: `MAE random, ${k.knob}`,
+    method: "mae" as const,
+    strategy: "none",
+    maskRatio: 0.75,
+    throwRatio: 0,
+    seeds: budget.pairSeeds,
+    knob: k.knob,
+    args: k.args,
+    probe: false,
+  }));
 }
 
 /** What {@link runArgs} takes from the repro invocation. */
@@ -399,6 +487,7 @@ export function runArgs(
       : []),
     // MaskFeat keeps configs/maskfeat.yaml's recipe at every budget
     ...((run.method === "mae" ? b.maeArgs : run.method === "simmim" ? b.simmimArgs : []) ?? []),
+    ...(run.args ?? []),
   ];
   if (run.strategy === "none") {
     args.push(`--mim.maskRatio=${run.maskRatio}`, "--amt.strategy=none");
@@ -431,7 +520,7 @@ export interface TodoSelection {
 
 /**
  * The (run, seed) pairs a repro invocation trains, in plan order: the runs named by `only`
- * (all when absent), each with `seeds` when given, else its own seeds.
+ * (all but the saliency study's when absent), each with `seeds` when given, else its own seeds.
  *
  * @throws {RangeError} for an unknown run id, an empty selection or a seed that is not a
  * non-negative integer.
@@ -458,7 +547,7 @@ export function planTodo(runs: readonly ReproRun[], sel: TodoSelection = {}): Re
   }
   const seeds = sel.seeds ? [...new Set(sel.seeds)] : null;
   return runs
-    .filter((r) => !only || only.includes(r.id))
+    .filter((r) => (only ? only.includes(r.id) : r.knob === undefined))
     .flatMap((run) => (seeds ?? run.seeds).map((seed) => ({ run, seed })));
 }
 

@@ -11,11 +11,16 @@ import { budgetOf, type ReproBudget, reproRuns } from "./plan.ts";
 import {
   mergeRecords,
   readRecords,
+  recordFileName,
   type ReproRecord,
   scanRunFolders,
   writeRecord,
 } from "./records.ts";
 import { writeReproFigures, writeTables } from "./tables.ts";
+import { knobOfRecord, type RunMaps, writeStudy, writeStudyMaps } from "./study.ts";
+import { type Dataset, openDataset, type Raster } from "../data/mod.ts";
+import { MONITOR_MAP_IMAGES, readMonitorMaps } from "../pretrain/mod.ts";
+import { dirname } from "node:path";
 
 /** Options of {@link rebuildResults}. */
 export interface RebuildOptions {
@@ -79,12 +84,68 @@ export async function rebuildResults(o: RebuildOptions): Promise<RebuildSummary>
     const dirs = new Map(folders.map((f) => [`${f.record.id}-s${f.record.seed}`, f.runDir]));
     await writeReproFigures(o.resultsDir, merged.runs, dirs);
   }
+  if (o.budget.monitorEvery) {
+    // the attention monitor's kept maps travel with the records (run folders do not)
+    for (const f of folders) {
+      const from = `${f.runDir}/eval/attention_monitor.json`;
+      const to = `${o.resultsDir}/maps/${recordFileName(f.record.id, f.record.seed)}`;
+      const text = await Deno.readTextFile(from).catch(() => null);
+      if (text !== null) await writeFileAtomic(to, text);
+    }
+    const dir = studyDir(o.budget, o.resultsDir);
+    await writeStudy(dir, merged.runs, o.budget);
+    if (o.figures !== false) {
+      await writeStudyFigure(dir, o.resultsDir, merged.runs, o.dataName, log);
+    }
+  }
   return {
     results,
     fromRecords: files.length,
     fromFolders: merged.fromFolders.length,
     disagreements: merged.disagreements.length,
   };
+}
+
+/**
+ * Where a budget's saliency study goes: `results/saliency` beside the budget's results folder
+ * for the budget the study is run at (`studyBeside`), else `<results>/saliency`.
+ */
+export function studyDir(budget: ReproBudget, resultsDir: string): string {
+  return budget.studyBeside ? `${dirname(resultsDir)}/saliency` : `${resultsDir}/saliency`;
+}
+
+async function writeStudyFigure(
+  dir: string,
+  resultsDir: string,
+  records: readonly ReproRecord[],
+  dataName: string | undefined,
+  log: (s: string) => void,
+): Promise<void> {
+  const runs: RunMaps[] = [];
+  for (const r of records) {
+    const knob = knobOfRecord(r.id);
+    if (knob === null) continue;
+    const file = await readMonitorMaps(`${resultsDir}/maps/${recordFileName(r.id, r.seed)}`);
+    if (file) runs.push({ knob, seed: r.seed, grid: file.grid, entries: file.entries });
+  }
+  if (runs.length === 0) return;
+  const name = records[0]?.dataset || dataName || "fashion-mnist";
+  let ds: Dataset;
+  try {
+    ds = await openDataset({ name, root: "", split: "train", limit: MONITOR_MAP_IMAGES });
+  } catch (e) {
+    log(`${dir}/maps.png: not drawn (${name} did not open: ${(e as Error).message})`);
+    return;
+  }
+  try {
+    const images: Raster[] = [];
+    for (let i = 0; i < Math.min(MONITOR_MAP_IMAGES, ds.length); i++) {
+      images.push((await ds.get(i)).image);
+    }
+    await writeStudyMaps(`${dir}/maps.png`, runs, images);
+  } finally {
+    ds.close?.();
+  }
 }
 
 /** Options of {@link rebuildTables}. */

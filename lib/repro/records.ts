@@ -328,9 +328,15 @@ export interface FolderRecordOptions {
 
 /** Whether a budget linear-probes a run. */
 export function isProbed(run: ReproRun, budget: ReproBudget): boolean {
+  if (run.probe !== undefined) return run.probe;
   // MaskFeat rows are new (no paper numbers): probed at every budget, so each has a linear column
   return run.method === "mae" || run.method === "maskfeat" || run.kind === "random-init" ||
     budget.probeSimmim === true;
+}
+
+/** Whether a budget fine-tunes a run (not the random-init baseline, not the study's runs). */
+export function isFinetuned(run: ReproRun, budget: ReproBudget): boolean {
+  return budget.finetuneEpochs > 0 && run.kind !== "random-init" && run.knob === undefined;
 }
 
 /**
@@ -351,10 +357,8 @@ export async function recordFromRunFolder(
   if (!head) return randomInit ? "random-init probe not finished" : "pre-training not finished";
   const lp = await readJson(`${runDir}/linprobe/result.json`);
   if (isProbed(run, budget) && !lp) return "no linear probe result";
-  const ft = budget.finetuneEpochs > 0 && !randomInit
-    ? await readJson(`${runDir}/finetune/result.json`)
-    : null;
-  if (budget.finetuneEpochs > 0 && !randomInit && !ft) return "no fine-tune result";
+  const ft = isFinetuned(run, budget) ? await readJson(`${runDir}/finetune/result.json`) : null;
+  if (isFinetuned(run, budget) && !ft) return "no fine-tune result";
   const obj = await readJson(`${runDir}/eval/attention_on_object.json`);
   if (!obj) return "no attention-on-object result";
   // percent, rounded to 1e-6 (an accuracy on N <= 10^8 images is exact; no 28.999999999999996)

@@ -19,7 +19,13 @@ import { writeFileAtomic } from "../util/fs.ts";
 import { probeRandomInit } from "./baseline.ts";
 import { budgetOf, planTodo, type ReproBudget, type ReproRun, reproRuns, runArgs } from "./plan.ts";
 import { rebuildResults, type RebuildSummary } from "./rebuild.ts";
-import { isProbed, recordFromRunFolder, type ReproRecord, writeRecord } from "./records.ts";
+import {
+  isFinetuned,
+  isProbed,
+  recordFromRunFolder,
+  type ReproRecord,
+  writeRecord,
+} from "./records.ts";
 
 /** Options of {@link runRepro}. */
 export interface ReproOptions {
@@ -127,7 +133,7 @@ async function trainAndEvaluate(
       warmupEpochs: budget.probeWarmup,
     });
   }
-  if (budget.finetuneEpochs > 0) {
+  if (isFinetuned(run, budget)) {
     await runFinetune({
       ...common,
       epochs: budget.finetuneEpochs,

@@ -211,6 +211,39 @@ export function pairedDifference(
   };
 }
 
+/** The difference of two independent samples' means, with Welch's interval. */
+export interface WelchDifference {
+  /** mean(a) - mean(b). */
+  mean: number;
+  /** Welch-Satterthwaite degrees of freedom (NaN under 2 values on a side). */
+  df: number;
+  lo: number;
+  hi: number;
+  reading: PairedReading;
+}
+
+/**
+ * `mean(a) - mean(b)` for independent samples (e.g. runs with different settings), with a
+ * `level` Welch t interval: standard error `sqrt(sa²/na + sb²/nb)` and the Welch-Satterthwaite
+ * degrees of freedom. Under 2 values on either side there is no interval ("n=1, no interval").
+ */
+export function welchDifference(
+  a: readonly number[],
+  b: readonly number[],
+  level = 0.95,
+): WelchDifference {
+  const m = mean(a) - mean(b);
+  if (a.length < 2 || b.length < 2) {
+    return { mean: m, df: NaN, lo: NaN, hi: NaN, reading: "n=1, no interval" };
+  }
+  const va = sampleSd(a) ** 2 / a.length, vb = sampleSd(b) ** 2 / b.length;
+  const se = Math.sqrt(va + vb);
+  if (se === 0) return { mean: m, df: Infinity, lo: m, hi: m, reading: readInterval(m, m) };
+  const df = (va + vb) ** 2 / (va ** 2 / (a.length - 1) + vb ** 2 / (b.length - 1));
+  const half = tQuantile(1 - (1 - level) / 2, df) * se;
+  return { mean: m, df, lo: m - half, hi: m + half, reading: readInterval(m - half, m + half) };
+}
+
 /** "higher" above 0, "lower" below, "no difference detected" when [lo, hi] contains 0. */
 export function readInterval(lo: number, hi: number): PairedReading {
   if (lo > 0) return "higher";

@@ -1,0 +1,309 @@
+/**
+ * The saliency study (issue 16): where the CLS attention lands over pre-training, per knob
+ * (`STUDY_KNOBS`, each changed alone from MAE random) and per map (`cls-last`, `rollout`), from
+ * the attention monitor's points in the records (`attnCurve`, on the first training images)
+ * and the test-set attention on the object; and the pre-training comparison (linear, kNN,
+ * wall-clock) of the strategies at the default setting.
+ *
+ * Written by every rebuild of a budget that monitors attention: `results/saliency/results.json`,
+ * `tables.md` and `maps.png` (the kept maps of each knob's seed-0 run on the same images).
+ *
+ * @module
+ */
+import type { Raster } from "../data/mod.ts";
+import { writeFileAtomic } from "../util/fs.ts";
+import { imageGridPng, overlay } from "../viz/mod.ts";
+import { type ReproBudget, STUDY_KNOBS } from "./plan.ts";
+import type { ReproRecord } from "./records.ts";
+import { mean, sampleSd, tQuantile, welchDifference } from "./stats.ts";
+
+/** The MAE random run whose settings every knob changes one of. */
+export const STUDY_DEFAULT_ID = "mae-random-75";
+
+/** The runs at the default setting the pre-training comparison reads. */
+const PRETRAIN_IDS: Readonly<Record<string, { strategy: string; saliency: string | null }>> = {
+  "mae-random-75": { strategy: "none", saliency: null },
+  "mae-attn-75": { strategy: "attn-mask", saliency: "cls-last" },
+  "mae-amt-45-40": { strategy: "amt", saliency: "cls-last" },
+};
+
+/** One measured map of one run: `results/saliency/results.json` `variants[]`. */
+export interface StudyVariant {
+  /** `cls-last`, `rollout`, or `registers` (the CLS map of an encoder with registers). */
+  saliency: string;
+  knob: string;
+  seed: number;
+  /** Finished epochs. */
+  epoch: number;
+  /** `train:N` (the monitor's first N training images) or `test` (every test image). */
+  images: string;
+  attnOnObject: number;
+  objectArea: number;
+}
+
+/** One pre-training run at the default setting: `pretrain[]`. */
+export interface StudyPretrain {
+  /** `amt.strategy` (`none` = random masking). */
+  strategy: string;
+  saliency: string | null;
+  knob: string;
+  seed: number;
+  linear: number | null;
+  knn: number | null;
+  /** Wall-clock, saliency passes included. */
+  pretrainSeconds: number;
+  saliencySeconds: number;
+}
+
+/** `results/saliency/results.json`. */
+export interface StudyResults {
+  budget: string;
+  variants: StudyVariant[];
+  pretrain: StudyPretrain[];
+}
+
+/** The knob a record's run changes (`default` for the MAE random run), or null. */
+export function knobOfRecord(id: string): string | null {
+  if (id === STUDY_DEFAULT_ID) return "default";
+  return STUDY_KNOBS.find((k) => k.id === id)?.knob ?? null;
+}
+
+/** The study's rows from a budget's records. */
+export function studyResults(records: readonly ReproRecord[], budget: ReproBudget): StudyResults {
+  const variants: StudyVariant[] = [];
+  const pretrain: StudyPretrain[] = [];
+  const train = `train:${budget.monitorImages ?? 256}`;
+  for (const r of records) {
+    const knob = knobOfRecord(r.id);
+    if (knob !== null) {
+      const cls = knob.startsWith("registers=") ? "registers" : "cls-last";
+      for (const p of r.attnCurve) {
+        const row = { knob, seed: r.seed, epoch: p.epoch, images: train, objectArea: p.objectArea };
+        variants.push({ saliency: cls, ...row, attnOnObject: p.attnOnObject });
+        if (p.attnOnObjectRollout !== undefined) {
+          variants.push({ saliency: "rollout", ...row, attnOnObject: p.attnOnObjectRollout });
+        }
+      }
+      if (r.attnOnObject !== null && r.objectArea !== null) {
+        variants.push({
+          saliency: cls,
+          knob,
+          seed: r.seed,
+          epoch: budget.epochs,
+          images: "test",
+          attnOnObject: r.attnOnObject,
+          objectArea: r.objectArea,
+        });
+      }
+    }
+    const p = PRETRAIN_IDS[r.id];
+    if (p) {
+      pretrain.push({
+        ...p,
+        knob: "default",
+        seed: r.seed,
+        linear: r.linear,
+        knn: r.knn,
+        pretrainSeconds: r.pretrainSeconds,
+        saliencySeconds: r.saliencySeconds,
+      });
+    }
+  }
+  return { budget: budget.name, variants, pretrain };
+}
+
+const row = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
+const pct = (v: number, d = 1) => (Number.isFinite(v) ? (100 * v).toFixed(d) : "-");
+
+/** `mean ± sd (n)` in percent, or the single value. */
+function meanSd(xs: readonly number[]): string {
+  if (xs.length === 0) return "-";
+  if (xs.length === 1) return `${pct(xs[0])} (n=1)`;
+  return `${pct(mean(xs))} ± ${pct(sampleSd(xs))} (n=${xs.length})`;
+}
+
+/** The one-sample 95 % t interval of the mean, in points, or "-" under 2 values. */
+function interval(xs: readonly number[]): string {
+  if (xs.length < 2) return "-";
+  const half = tQuantile(0.975, xs.length - 1) * sampleSd(xs) / Math.sqrt(xs.length);
+  return `[${pct(mean(xs) - half)}, ${pct(mean(xs) + half)}]`;
+}
+
+/** Markdown for `results/saliency/tables.md`. */
+export function renderStudyTables(s: StudyResults, budget: ReproBudget): string {
+  const out: string[] = [];
+  const knobs = ["default", ...STUDY_KNOBS.map((k) => k.knob)];
+  const epochs = [...new Set(s.variants.filter((v) => v.images !== "test").map((v) => v.epoch))]
+    .sort((a, b) => a - b);
+  out.push(
+    `# Does the attention find the object? (budget \`${budget.name}\`)`,
+    "",
+    "MAE random masking with one setting changed at a time. The share of each map's mass on the " +
+      "object (patches' pixels above 0.1), minus the object's area (what a uniform map scores), " +
+      `in points: mean ± sd over seeds, on the first ${
+        budget.monitorImages ?? 256
+      } training images after each monitored epoch, and on all test images after the last. ` +
+      "Above 0: the map prefers the object. Intervals: one-sample 95 % t intervals of the " +
+      "excess over the seeds.",
+    "",
+  );
+  const sources = [
+    ...new Set(s.variants.map((v) => v.saliency === "registers" ? "cls-last" : v.saliency)),
+  ];
+  for (const source of sources) {
+    out.push(
+      `## ${
+        source === "cls-last"
+          ? "CLS map of the last block (`cls-last`, AMT's)"
+          : "Attention rollout (`rollout`)"
+      }`,
+      "",
+      row([
+        "knob",
+        ...epochs.map((e) => `epoch ${e}`),
+        `epoch ${budget.epochs} interval`,
+        `test, epoch ${budget.epochs}`,
+        "object area",
+        "seeds above area",
+      ]),
+      row(Array(epochs.length + 5).fill("---")),
+    );
+    for (const knob of knobs) {
+      const rows = s.variants.filter((v) =>
+        v.knob === knob &&
+        (v.saliency === source || (source === "cls-last" && v.saliency === "registers"))
+      );
+      if (rows.length === 0) continue;
+      const excess = (vs: StudyVariant[]) => vs.map((v) => v.attnOnObject - v.objectArea);
+      const at = (e: number) => rows.filter((v) => v.images !== "test" && v.epoch === e);
+      const last = at(budget.epochs);
+      const test = rows.filter((v) => v.images === "test");
+      const area = [...last, ...test].map((v) => v.objectArea);
+      const above = last.filter((v) => v.attnOnObject > v.objectArea).length;
+      out.push(row([
+        knob,
+        ...epochs.map((e) => meanSd(excess(at(e)))),
+        interval(excess(last)),
+        meanSd(excess(test)),
+        area.length ? pct(mean(area)) : "-",
+        last.length ? `${above}/${last.length}` : "-",
+      ]));
+    }
+    out.push("");
+  }
+  // each knob against the default at the last epoch (different runs: Welch's interval)
+  const lastOf = (knob: string) =>
+    s.variants.filter((v) =>
+      v.knob === knob && v.images !== "test" && v.epoch === budget.epochs &&
+      (v.saliency === "cls-last" || v.saliency === "registers")
+    ).map((v) => v.attnOnObject - v.objectArea);
+  const base = lastOf("default");
+  const vs = STUDY_KNOBS.map((k) => ({ knob: k.knob, why: k.why, xs: lastOf(k.knob) }))
+    .filter((k) => k.xs.length > 0);
+  if (vs.length > 0 && base.length > 0) {
+    out.push(
+      `## Each knob against the default (\`cls-last\`, epoch ${budget.epochs}, training images)`,
+      "",
+      "| knob | what it changes | excess − default's (points) | Welch 95 % interval | reading |",
+      "|---|---|---|---|---|",
+    );
+    for (const k of vs) {
+      const d = welchDifference(k.xs, base);
+      out.push(
+        `| ${k.knob} | ${k.why} | ${pct(d.mean)} | ${
+          Number.isFinite(d.lo) ? `[${pct(d.lo)}, ${pct(d.hi)}]` : "-"
+        } | ${d.reading} |`,
+      );
+    }
+    out.push("");
+  }
+  if (s.pretrain.length > 0) {
+    out.push(
+      "## Pre-training at the default setting",
+      "",
+      "| strategy | map | seeds | linear % | kNN % | pre-train min (saliency min) |",
+      "|---|---|---|---|---|---|",
+    );
+    const strategies = [...new Set(s.pretrain.map((p) => p.strategy))]
+      .sort((a, b) => Number(b === "none") - Number(a === "none") || a.localeCompare(b));
+    for (const strategy of strategies) {
+      const ps = s.pretrain.filter((p) => p.strategy === strategy);
+      const f = (xs: (number | null)[]) => {
+        const v = xs.filter((x): x is number => x !== null);
+        return v.length
+          ? `${mean(v).toFixed(2)}${v.length > 1 ? ` ± ${sampleSd(v).toFixed(2)}` : ""}`
+          : "-";
+      };
+      out.push(
+        `| ${strategy} | ${ps[0].saliency ?? "-"} | ${ps.map((p) => p.seed).join(", ")} | ${
+          f(ps.map((p) => p.linear))
+        } | ${f(ps.map((p) => p.knn))} | ${
+          (mean(ps.map((p) => p.pretrainSeconds)) / 60).toFixed(1)
+        } (${(mean(ps.map((p) => p.saliencySeconds)) / 60).toFixed(1)}) |`,
+      );
+    }
+    out.push("", "The paired comparisons with intervals are in the budget's own `tables.md`.", "");
+  }
+  return out.join("\n");
+}
+
+/** The kept maps of one run (`eval/attention_monitor.json`, copied to `<results>/maps/`). */
+export interface RunMaps {
+  knob: string;
+  seed: number;
+  grid: number;
+  entries: { epoch: number; source: string; maps: number[][] }[];
+}
+
+/**
+ * `maps.png`: one row per knob (its lowest seed), the `cls-last` maps of the last monitored
+ * epoch over the same training images (`images`, the first ones the monitor scored).
+ */
+export async function writeStudyMaps(
+  path: string,
+  runs: readonly RunMaps[],
+  images: readonly Raster[],
+): Promise<boolean> {
+  const order = ["default", ...STUDY_KNOBS.map((k) => k.knob)];
+  const rows: Raster[][] = [];
+  const labels: string[] = [];
+  for (const knob of order) {
+    const mine = runs.filter((r) => r.knob === knob).sort((a, b) => a.seed - b.seed)[0];
+    if (!mine) continue;
+    const cls = mine.entries.filter((e) => e.source === "cls-last");
+    const last = cls.at(-1);
+    if (!last) continue;
+    const g = mine.grid;
+    rows.push(
+      images.slice(0, last.maps.length).map((img, i) =>
+        overlay(
+          img,
+          { data: Float32Array.from(last.maps[i]), height: g, width: g, channels: 1 },
+          0.45,
+        )
+      ),
+    );
+    labels.push(`${knob} (s${mine.seed}, ep ${last.epoch})`);
+  }
+  if (rows.length === 0) return false;
+  rows.unshift([...images.slice(0, rows[0].length)]);
+  labels.unshift("image");
+  await imageGridPng(path, rows, {
+    rowLabels: labels,
+    scale: 4,
+    title: "CLS attention (last block) per knob, same training images",
+  });
+  return true;
+}
+
+/** Writes `results.json` and `tables.md` of the study into `dir`. */
+export async function writeStudy(
+  dir: string,
+  records: readonly ReproRecord[],
+  budget: ReproBudget,
+): Promise<StudyResults> {
+  const s = studyResults(records, budget);
+  await writeFileAtomic(`${dir}/results.json`, JSON.stringify(s, null, 1) + "\n");
+  await writeFileAtomic(`${dir}/tables.md`, renderStudyTables(s, budget));
+  return s;
+}
