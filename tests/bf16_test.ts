@@ -327,6 +327,40 @@ Deno.test({
 });
 
 Deno.test({
+  name: `bf16 dense layer with the bias fused (oneDNN primitive, native copies): the exact ` +
+    `product of the rounded operands plus the bias within gamma_K${notRun}`,
+  ignore: !canRun,
+  fn: async () => {
+    // x has 300 x 128 = 38,400 values: its bf16 copy takes oneDNN's reorder where it is loaded
+    const R = 300, K = 128, N = 40;
+    const x = values(R * K, 11), w = values(K * N, 12), b = values(N, 13);
+    try {
+      setMatmulPrecision("bf16");
+      const y = tf.tidy(() =>
+        ops.linear(tf.tensor2d(x, [R, K]), tf.tensor2d(w, [K, N]), tf.tensor1d(b))
+      );
+      const got = await y.data() as Float32Array;
+      y.dispose();
+      const { out, mag } = reference(
+        { sa: [R, K], sb: [K, N], ta: false, tb: false, label: "dense" },
+        roundBf16(x),
+        roundBf16(w),
+      );
+      let worst = 0;
+      for (let i = 0; i < R * N; i++) {
+        const want = out[i] + b[i % N];
+        // the product's fp32 sum, plus the bias added once in fp32 (one more rounding)
+        const bound = (gamma(K) + U64 * K) * mag[i] + U32 * (Math.abs(want) + mag[i]) + 1e-30;
+        worst = Math.max(worst, Math.abs(got[i] - want) / bound);
+      }
+      assert.ok(worst <= 1, `worst error / bound ${worst}`);
+    } finally {
+      setMatmulPrecision("fp32");
+    }
+  },
+});
+
+Deno.test({
   name: `bf16 operand copies are cached per tensor and freed by newStep() / when disposed${notRun}`,
   ignore: !canRun,
   fn: async () => {

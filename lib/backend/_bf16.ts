@@ -5,6 +5,9 @@
  * above the largest bf16 round to Inf, denormals round like any other value), by the wasm SIMD
  * kernel `simd/bf16.wat` working in place on tfjs-backend-wasm's shared heap (8 values per
  * step); a scalar JS loop of the same formula where the heap is not shared or SIMD is off.
+ * Arrays of `NATIVE_MIN_ELEMENTS` values or more go to oneDNN's reorder when it is loaded
+ * (`_native_eltwise.ts`: threaded, AVX-512), which rounds the same way except that fp32
+ * denormals (|x| < 2^-126) become signed zero, as the hardware conversion does.
  *
  * Cache: tfjs tensors are immutable, so the bf16 copy of a tensor's data stays right for as
  * long as that data lives. Copies are kept per `dataId` (the key tfjs's wasm backend stores a
@@ -22,6 +25,7 @@ import type * as tf from "@tensorflow/tfjs";
 import type { WasmBackendLike } from "./_wasm_types.ts";
 import { simdExports } from "./fused.ts";
 import { WASM_BASE64 as BF16_WASM } from "./simd/bf16_wasm.ts";
+import { heapAt, nativeEltwise } from "./_native_eltwise.ts";
 
 /** fp32 bits (u32) -> bf16 bits (u16): round to nearest even, NaN quieted (as `bf16.wat`). */
 export function bf16Bits(b: number): number {
@@ -40,8 +44,10 @@ export interface Bf16Stats {
   cacheHits: number;
   /** Elements those hits did not convert again. */
   cacheHitElements: number;
-  /** Conversions done by the SIMD kernel (the rest ran the scalar loop). */
+  /** Conversions done by the SIMD kernel (the rest ran the scalar loop or oneDNN). */
   simdConversions: number;
+  /** Conversions done by oneDNN's reorder (threaded; arrays of 32K values or more). */
+  nativeConversions: number;
   /** Copies held now and their bytes. */
   cacheEntries: number;
   cacheBytes: number;
@@ -78,6 +84,7 @@ const counts = {
   cacheHits: 0,
   cacheHitElements: 0,
   simdConversions: 0,
+  nativeConversions: 0,
 };
 
 /** The counters (see {@link Bf16Stats}). */
@@ -180,6 +187,11 @@ function convert(be: WasmBackendLike, src: number, dst: number, n: number): void
   const simd = mem !== undefined && mem.buffer instanceof SharedArrayBuffer
     ? simdExports("bf16", BF16_WASM, mem) as unknown as SimdBf16 | null
     : null;
+  const native = nativeEltwise(n);
+  if (native !== null && native.toBf16(heapAt(be, src), heapAt(be, dst), n)) {
+    counts.nativeConversions++;
+    return;
+  }
   if (simd !== null) {
     counts.simdConversions++;
     simd.f32_to_bf16(src, dst, n);

@@ -30,6 +30,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { WasmBackendLike } from "./_wasm_types.ts";
 import { cpuBf16, type Dnnl, DNNL_HINT } from "./_dnnl.ts";
 import { beginBf16Product, bf16Operand, clearBf16Cache } from "./_bf16.ts";
+import { attachNativeEltwise, heapPointer } from "./_native_eltwise.ts";
 
 /** CBLAS enums. */
 const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
@@ -157,18 +158,6 @@ function loadBlasLib(choice: string, threads: number): Blas | string {
   return `no native BLAS found (${BLAS_HINT})`;
 }
 
-/** Base pointer of the wasm heap, cached per heap buffer (memory growth replaces it). */
-let heapBuffer: ArrayBufferLike | null = null;
-let heapBase: Deno.PointerValue = null;
-function heapPointer(backend: WasmBackendLike): Deno.PointerObject {
-  const buf = backend.wasm.HEAPU8.buffer;
-  if (buf !== heapBuffer || heapBase === null) {
-    heapBase = Deno.UnsafePointer.of(new Uint8Array(buf));
-    heapBuffer = buf;
-  }
-  return heapBase!;
-}
-
 const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
 
 // ---------------------------------------------------------------------------------------------
@@ -190,6 +179,7 @@ let precision: Precision = "fp32";
 export function attachDnnl(d: Dnnl | string): void {
   if (typeof d === "string") dnnlNote = d;
   else dnnl = d;
+  attachNativeEltwise(typeof d === "string" ? null : d.eltwise);
 }
 
 /** oneDNN when it serves the matmul now (loaded, and the native matmul active), else null. */
@@ -197,9 +187,10 @@ export function dnnlActive(): Dnnl | null {
   return blasActive() ? dnnl : null;
 }
 
-/** e.g. `oneDNN 2.6.3 bf16 (avx512_bf16, OpenMP)`. */
+/** e.g. `oneDNN 2.6.3 bf16 (avx512_bf16, OpenMP; GELU and bf16 copies)`. */
 export function dnnlLabel(d: Dnnl): string {
-  return `oneDNN ${d.version} bf16 (${cpuBf16().note}, ${d.runtime})`;
+  const eltwise = d.eltwise ? "; GELU and bf16 copies" : "";
+  return `oneDNN ${d.version} bf16 (${cpuBf16().note}, ${d.runtime}${eltwise})`;
 }
 
 function dnnlThreads(d: Dnnl): string {
@@ -483,10 +474,16 @@ function dense(args: Parameters<tf.KernelFunc>[0], blas: Blas): tf.TensorInfo {
   }
   const out = be.makeOutput([N, M], "float32");
   if (N * M === 0) return out;
-  const c = be.typedArrayFromHeap(out) as Float32Array;
-  const bias = be.typedArrayFromHeap(b) as Float32Array;
-  for (let r = 0; r < N; r++) c.set(bias, r * M);
-  if (K === 0) return out;
+  // C starts as the bias rows (beta = 1), except where the matmul primitive adds the bias
+  const fillBias = () => {
+    const c = be.typedArrayFromHeap(out) as Float32Array;
+    const bias = be.typedArrayFromHeap(b) as Float32Array;
+    for (let r = 0; r < N; r++) c.set(bias, r * M);
+  };
+  if (K === 0) {
+    fillBias();
+    return out;
+  }
   const d = precision === "bf16" ? dnnlActive() : null;
   const offC = be.dataIdMap.get(out.dataId).memoryOffset;
   if (d !== null && N > 1 && M > 1) {
@@ -495,9 +492,18 @@ function dense(args: Parameters<tf.KernelFunc>[0], blas: Blas): tf.TensorInfo {
     const base = heapPointer(be);
     const at = (off: number) => Deno.UnsafePointer.offset(base, off);
     stats.bf16++;
+    // one threaded primitive with the bias fused (no pass to copy the bias rows into C and no
+    // beta = 1 read of them), else the gemm onto the bias rows
+    const prim = d.batched("bf16", 1, 1, N, M, K, false, false, true);
+    if (prim !== null) {
+      prim.run(at(px), at(pw), at(offC), at(be.dataIdMap.get(b.dataId).memoryOffset));
+      return out;
+    }
+    fillBias();
     d.gemmBf16(false, false, N, M, K, at(px), K, at(pw), M, 1, at(offC), M);
     return out;
   }
+  fillBias();
   if (d !== null) stats.vectorFp32++;
   stats.fp32++;
   const base = heapPointer(be);

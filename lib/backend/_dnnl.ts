@@ -100,7 +100,22 @@ const SYMBOLS = {
     optional: true,
   },
   dnnl_matmul_desc_init: {
-    parameters: ["buffer", "buffer", "buffer", "pointer", "buffer"],
+    parameters: ["buffer", "buffer", "buffer", "buffer", "buffer"], // bias md: null for none
+    result: "i32",
+    optional: true,
+  },
+  dnnl_eltwise_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_eltwise_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_reorder_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "pointer", "buffer", "pointer", "pointer"],
     result: "i32",
     optional: true,
   },
@@ -154,7 +169,13 @@ const RUNTIMES: Record<number, string> = {
 
 /** oneDNN data types and constants used here (oneDNN 2.x `dnnl_types.h`). */
 const DT_BF16 = 2, DT_F32 = 3, ENGINE_CPU = 1, STREAM_IN_ORDER = 1, QUERY_IMPL_INFO_STR = 8;
-const ARG_SRC = 1, ARG_DST = 17, ARG_WEIGHTS = 33;
+const ARG_SRC = 1,
+  ARG_DST = 17,
+  ARG_WEIGHTS = 33,
+  ARG_BIAS = 41,
+  ARG_DIFF_SRC = 129,
+  ARG_DIFF_DST = 145;
+const PROP_FORWARD_TRAINING = 64, ALG_ELTWISE_GELU_ERF = 0x30;
 /** Upper bounds on sizeof(dnnl_memory_desc_t) / sizeof(dnnl_matmul_desc_t) in oneDNN 2.x. */
 const MD_BYTES = 4096, OP_DESC_BYTES = 16384;
 const N_CHAR = 78, T_CHAR = 84; // 'N', 'T'
@@ -163,8 +184,35 @@ const N_CHAR = 78, T_CHAR = 84; // 'N', 'T'
 export interface BatchedMatmul {
   /** oneDNN's implementation name, e.g. `brg:avx512_core_bf16`. */
   impl: string;
-  /** `C[i] = op(A[i]) op(B[i])` for the whole batch; pointers to the first matrices. */
-  run(a: Deno.PointerValue, b: Deno.PointerValue, c: Deno.PointerValue): void;
+  /**
+   * `C[i] = op(A[i]) op(B[i]) (+ bias)` for the whole batch; pointers to the first matrices,
+   * and to the fp32 bias row `[N]` when the primitive was made with one.
+   */
+  run(
+    a: Deno.PointerValue,
+    b: Deno.PointerValue,
+    c: Deno.PointerValue,
+    bias?: Deno.PointerValue,
+  ): void;
+}
+
+/**
+ * oneDNN's threaded elementwise kernels over `n` contiguous fp32 values (pointers into native
+ * memory, e.g. the wasm heap). Each returns false when this oneDNN cannot make the primitive
+ * (the caller then runs its own kernel); primitives are cached per `n`.
+ */
+export interface DnnlEltwise {
+  /** `y = x Phi(x)`, the exact (erf) GELU. */
+  gelu(x: Deno.PointerValue, y: Deno.PointerValue, n: number): boolean;
+  /** `dx = dy (Phi(x) + x phi(x))`, GELU's backward from its input. */
+  geluBackward(
+    x: Deno.PointerValue,
+    dy: Deno.PointerValue,
+    dx: Deno.PointerValue,
+    n: number,
+  ): boolean;
+  /** fp32 -> bf16 bits, round to nearest even (a reorder). */
+  toBf16(src: Deno.PointerValue, dst: Deno.PointerValue, n: number): boolean;
 }
 
 /** Element type of a product's operands (the output is always fp32). */
@@ -186,6 +234,8 @@ export interface Dnnl {
   isa: string;
   /** Whether the matmul primitive (batched products) is available (oneDNN 2.x API). */
   batchedApi: boolean;
+  /** The elementwise kernels (GELU, bf16 conversion), or null without the primitive API. */
+  eltwise: DnnlEltwise | null;
   /**
    * Row-major `C = alpha op(A) op(B) + beta C` on bf16 A, B (u16 bits) and fp32 C.
    * @throws when oneDNN returns an error status.
@@ -206,8 +256,9 @@ export interface Dnnl {
   ): void;
   /**
    * The matmul primitive for `[bA, M, K] x [bB, K, N] -> [max(bA, bB), M, N]` (a batch of 1
-   * broadcasts; `ta`/`tb`: the operand is stored transposed), or null when this oneDNN cannot
-   * make a fast one (then the caller loops over the batch). Cached per shape.
+   * broadcasts; `ta`/`tb`: the operand is stored transposed; `bias`: an fp32 row `[N]` added to
+   * every output row), or null when this oneDNN cannot make a fast one (then the caller loops
+   * over the batch, or calls the gemm). Cached per shape.
    */
   batched(
     type: OperandType,
@@ -218,6 +269,7 @@ export interface Dnnl {
     k: number,
     ta: boolean,
     tb: boolean,
+    bias?: boolean,
   ): BatchedMatmul | null;
 }
 
@@ -359,6 +411,24 @@ function makeDnnl(path: string, lib: DnnlLib, threads: number, waitPolicy: strin
     s.dnnl_stream_wait,
   ].every((f) => f !== null && f !== undefined);
   const prims = new Primitives(lib);
+  const eltwiseApi = batchedApi && [
+    s.dnnl_eltwise_forward_desc_init,
+    s.dnnl_eltwise_backward_desc_init,
+    s.dnnl_reorder_primitive_desc_create,
+  ].every((f) => f !== null && f !== undefined);
+  const go = (kind: "gelu" | "geluBackward" | "toBf16", n: number, ptrs: Deno.PointerValue[]) => {
+    const run = prims.eltwise(kind, n);
+    if (run === null) return false;
+    run(ptrs);
+    return true;
+  };
+  const eltwise: DnnlEltwise | null = eltwiseApi
+    ? {
+      gelu: (x, y, n) => go("gelu", n, [x, y]),
+      geluBackward: (x, dy, dx, n) => go("geluBackward", n, [x, dy, dx]),
+      toBf16: (src, dst, n) => go("toBf16", n, [src, dst]),
+    }
+    : null;
   return {
     path,
     version,
@@ -367,6 +437,7 @@ function makeDnnl(path: string, lib: DnnlLib, threads: number, waitPolicy: strin
     waitPolicy: runtime === "OpenMP" ? waitPolicy : `${runtime}'s own`,
     isa,
     batchedApi,
+    eltwise,
     gemmBf16(ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc) {
       const st = s.dnnl_gemm_bf16bf16f32(
         ta ? T_CHAR : N_CHAR,
@@ -390,8 +461,8 @@ function makeDnnl(path: string, lib: DnnlLib, threads: number, waitPolicy: strin
         );
       }
     },
-    batched: (type, bA, bB, m, n, k, ta, tb) =>
-      batchedApi ? prims.get(type, bA, bB, m, n, k, ta, tb) : null,
+    batched: (type, bA, bB, m, n, k, ta, tb, bias = false) =>
+      batchedApi ? prims.get(type, bA, bB, m, n, k, ta, tb, bias) : null,
   };
 }
 
@@ -428,6 +499,140 @@ class Primitives {
     this.#stream = outPointer(out);
   }
 
+  #eltwiseByKey = new Map<string, ((ptrs: Deno.PointerValue[]) => void) | null>();
+
+  /**
+   * The runner of one elementwise primitive over `n` values (pointers in the order of
+   * {@linkcode DnnlEltwise}'s arguments), or null when it cannot be made. Cached, LRU.
+   */
+  eltwise(
+    kind: "gelu" | "geluBackward" | "toBf16",
+    n: number,
+  ): ((ptrs: Deno.PointerValue[]) => void) | null {
+    const key = `${kind}:${n}`;
+    const hit = this.#eltwiseByKey.get(key);
+    if (hit !== undefined) {
+      this.#eltwiseByKey.delete(key);
+      this.#eltwiseByKey.set(key, hit);
+      return hit;
+    }
+    let made: { run: (ptrs: Deno.PointerValue[]) => void; destroy(): void } | null = null;
+    try {
+      made = this.#makeEltwise(kind, n);
+    } catch {
+      made = null;
+    }
+    this.#eltwiseByKey.set(key, made?.run ?? null);
+    if (made) this.#eltwiseDestroy.set(key, made.destroy);
+    if (this.#eltwiseByKey.size > Primitives.CAP) {
+      const oldKey = this.#eltwiseByKey.keys().next().value!;
+      this.#eltwiseByKey.delete(oldKey);
+      this.#eltwiseDestroy.get(oldKey)?.();
+      this.#eltwiseDestroy.delete(oldKey);
+    }
+    return made?.run ?? null;
+  }
+
+  #eltwiseDestroy = new Map<string, () => void>();
+
+  #makeEltwise(
+    kind: "gelu" | "geluBackward" | "toBf16",
+    n: number,
+  ): { run: (ptrs: Deno.PointerValue[]) => void; destroy(): void } | null {
+    this.#start();
+    const s = this.#s;
+    const f32 = this.#md([n], [1], DT_F32);
+    const out = new BigUint64Array(1);
+    const pds: Deno.PointerValue[] = [];
+    let pd: Deno.PointerValue;
+    let mds: Uint8Array<ArrayBuffer>[];
+    let argIds: number[];
+    try {
+      if (kind === "toBf16") {
+        const bf16 = this.#md([n], [1], DT_BF16);
+        this.#check(
+          s.dnnl_reorder_primitive_desc_create!(out, f32, this.#engine, bf16, this.#engine, null),
+          "dnnl_reorder_primitive_desc_create",
+        );
+        pd = outPointer(out);
+        pds.push(pd);
+        mds = [f32, bf16];
+        argIds = [ARG_SRC, ARG_DST];
+      } else {
+        const fwd = new Uint8Array(OP_DESC_BYTES);
+        this.#check(
+          s.dnnl_eltwise_forward_desc_init!(
+            fwd,
+            PROP_FORWARD_TRAINING,
+            ALG_ELTWISE_GELU_ERF,
+            f32,
+            0,
+            0,
+          ),
+          "dnnl_eltwise_forward_desc_init",
+        );
+        this.#check(
+          s.dnnl_primitive_desc_create!(out, fwd, null, this.#engine, null),
+          "dnnl_primitive_desc_create",
+        );
+        pd = outPointer(out);
+        pds.push(pd);
+        mds = [f32, f32];
+        argIds = [ARG_SRC, ARG_DST];
+        if (kind === "geluBackward") {
+          const bwd = new Uint8Array(OP_DESC_BYTES);
+          this.#check(
+            s.dnnl_eltwise_backward_desc_init!(bwd, ALG_ELTWISE_GELU_ERF, f32, f32, 0, 0),
+            "dnnl_eltwise_backward_desc_init",
+          );
+          this.#check(
+            s.dnnl_primitive_desc_create!(out, bwd, null, this.#engine, pd), // forward pd: hint
+            "dnnl_primitive_desc_create",
+          );
+          pd = outPointer(out);
+          pds.push(pd);
+          mds = [f32, f32, f32];
+          argIds = [ARG_SRC, ARG_DIFF_DST, ARG_DIFF_SRC];
+        }
+      }
+      if (s.dnnl_primitive_desc_query) {
+        const str = new BigUint64Array(1);
+        if (s.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, str) === 0) {
+          // a scalar reference loop would be slower than the wasm SIMD kernels
+          if (/^ref/.test(cString(outPointer(str)))) return null;
+        }
+      }
+      this.#check(s.dnnl_primitive_create!(out, pd), "dnnl_primitive_create");
+    } finally {
+      for (const p of pds) s.dnnl_primitive_desc_destroy?.(p);
+    }
+    const prim = outPointer(out);
+    const mems: Deno.PointerValue[] = [];
+    for (const md of mds) {
+      this.#check(s.dnnl_memory_create!(out, md, this.#engine, null), "dnnl_memory_create");
+      mems.push(outPointer(out));
+    }
+    const args = new Uint8Array(16 * mems.length);
+    const view = new DataView(args.buffer);
+    argIds.forEach((arg, i) => {
+      view.setInt32(16 * i, arg, true);
+      view.setBigUint64(16 * i + 8, BigInt(Deno.UnsafePointer.value(mems[i])), true);
+    });
+    const stream = this.#stream;
+    return {
+      run: (ptrs) => {
+        for (let i = 0; i < mems.length; i++) s.dnnl_memory_set_data_handle!(mems[i], ptrs[i]);
+        const st = s.dnnl_primitive_execute!(prim, stream, mems.length, args);
+        if (st !== 0) throw new Error(`oneDNN ${kind} over ${n} values: status ${st}`);
+        s.dnnl_stream_wait!(stream);
+      },
+      destroy: () => {
+        for (const m of mems) s.dnnl_memory_destroy?.(m);
+        s.dnnl_primitive_destroy?.(prim);
+      },
+    };
+  }
+
   #md(dims: number[], strides: number[], dt: number): Uint8Array<ArrayBuffer> {
     const md = new Uint8Array(MD_BYTES);
     const d = new BigInt64Array(12), st = new BigInt64Array(12);
@@ -449,8 +654,11 @@ class Primitives {
     k: number,
     ta: boolean,
     tb: boolean,
+    bias: boolean,
   ): BatchedMatmul | null {
-    const key = `${type}:${bA}:${bB}:${m}:${n}:${k}:${ta ? "T" : "N"}${tb ? "T" : "N"}`;
+    const key = `${type}:${bA}:${bB}:${m}:${n}:${k}:${ta ? "T" : "N"}${tb ? "T" : "N"}${
+      bias ? "+b" : ""
+    }`;
     const hit = this.#byKey.get(key);
     if (hit !== undefined) {
       this.#byKey.delete(key);
@@ -459,7 +667,7 @@ class Primitives {
     }
     let made: (BatchedMatmul & { destroy(): void }) | null = null;
     try {
-      made = this.#make(type, bA, bB, m, n, k, ta, tb);
+      made = this.#make(type, bA, bB, m, n, k, ta, tb, bias);
     } catch {
       made = null; // this shape loops over the batch instead
     }
@@ -481,6 +689,7 @@ class Primitives {
     k: number,
     ta: boolean,
     tb: boolean,
+    bias: boolean,
   ): (BatchedMatmul & { destroy(): void }) | null {
     this.#start();
     const s = this.#s;
@@ -491,8 +700,9 @@ class Primitives {
     const src = this.#md([bA, m, k], ta ? [m * k, 1, m] : [m * k, k, 1], dt);
     const wei = this.#md([bB, k, n], tb ? [k * n, 1, k] : [k * n, n, 1], dt);
     const dst = this.#md([batch, m, n], [m * n, n, 1], DT_F32);
+    const bmd = bias ? this.#md([1, 1, n], [n, n, 1], DT_F32) : null;
     const op = new Uint8Array(OP_DESC_BYTES);
-    this.#check(s.dnnl_matmul_desc_init!(op, src, wei, null, dst), "dnnl_matmul_desc_init");
+    this.#check(s.dnnl_matmul_desc_init!(op, src, wei, bmd, dst), "dnnl_matmul_desc_init");
     const out = new BigUint64Array(1);
     this.#check(
       s.dnnl_primitive_desc_create!(out, op, null, this.#engine, null),
@@ -516,26 +726,30 @@ class Primitives {
       s.dnnl_primitive_desc_destroy?.(pd);
     }
     const mems: Deno.PointerValue[] = [];
-    for (const md of [src, wei, dst]) {
+    for (const md of bmd ? [src, wei, dst, bmd] : [src, wei, dst]) {
       this.#check(s.dnnl_memory_create!(out, md, this.#engine, null), "dnnl_memory_create");
       mems.push(outPointer(out));
     }
     // dnnl_exec_arg_t { int arg; dnnl_memory_t memory; }: 16 bytes each
-    const args = new Uint8Array(16 * 3);
+    const args = new Uint8Array(16 * mems.length);
     const view = new DataView(args.buffer);
-    [ARG_SRC, ARG_WEIGHTS, ARG_DST].forEach((arg, i) => {
+    [ARG_SRC, ARG_WEIGHTS, ARG_DST, ARG_BIAS].slice(0, mems.length).forEach((arg, i) => {
       view.setInt32(16 * i, arg, true);
       view.setBigUint64(16 * i + 8, BigInt(Deno.UnsafePointer.value(mems[i])), true);
     });
     const stream = this.#stream;
-    const [ma, mb, mc] = mems;
+    const [ma, mb, mc, mbias] = mems;
     return {
       impl,
-      run: (a, b, c) => {
+      run: (a, b, c, biasRow) => {
         s.dnnl_memory_set_data_handle!(ma, a);
         s.dnnl_memory_set_data_handle!(mb, b);
         s.dnnl_memory_set_data_handle!(mc, c);
-        const st = s.dnnl_primitive_execute!(prim, stream, 3, args);
+        if (mbias !== undefined) {
+          if (!biasRow) throw new Error("oneDNN matmul: made with a bias, run without one");
+          s.dnnl_memory_set_data_handle!(mbias, biasRow);
+        }
+        const st = s.dnnl_primitive_execute!(prim, stream, mems.length, args);
         if (st !== 0) {
           throw new Error(`oneDNN matmul (${impl}, ${batch} x ${m}x${n}x${k}) status ${st}`);
         }

@@ -15,6 +15,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { decodeBase64 } from "../util/base64.ts";
 import { isWasmBackend } from "./_wasm_types.ts";
+import { heapAt, nativeEltwise } from "./_native_eltwise.ts";
 import { WASM_BASE64 as GELU_WASM } from "./simd/gelu_wasm.ts";
 import { WASM_BASE64 as LAYERNORM_WASM } from "./simd/layernorm_wasm.ts";
 import { WASM_BASE64 as ADAMW_WASM } from "./simd/adamw_wasm.ts";
@@ -23,6 +24,8 @@ const LN_FWD = "AmtLayerNormFwd";
 const LN_BWD = "AmtLayerNormBwd";
 const GELU_FWD = "AmtGeluFwd";
 const GELU_BWD = "AmtGeluBwd";
+const GELU_FWD_NATIVE = "AmtGeluFwdNative";
+const GELU_BWD_NATIVE = "AmtGeluBwdNative";
 const ADAMW = "AmtAdamW";
 const SUM_SQ = "AmtSumSquares";
 const COL_SUM = "AmtColumnSum";
@@ -266,11 +269,59 @@ function geluFwd(args: KArgs): tf.TensorInfo[] {
   const { ins: [xs], outs: [y, d], infos } = io(args.backend, [x], [x.shape, x.shape]);
   const n = xs.length, n4 = n & ~3;
   const heap = sharedHeap(args.backend, [xs, y, d]);
-  const inPlace = heap !== null;
-  const simd = loadSimdGelu(heap ?? undefined);
-  if (simd !== null && inPlace) {
-    simd.gelu(xs.byteOffset, y.byteOffset, d.byteOffset, n4); // tensors in place
-  } else if (simd !== null) {
+  const simd = heap === null ? null : loadSimdGelu(heap);
+  if (simd === null) {
+    geluInto(xs, y, d); // the copy path (or scalar)
+    return infos;
+  }
+  simd.gelu(xs.byteOffset, y.byteOffset, d.byteOffset, n4); // tensors in place
+  geluScalar(xs, y, d, n4, n);
+  return infos;
+}
+
+/**
+ * GELU by oneDNN (`_native_eltwise.ts`): `y` only (the backward recomputes from `x`). Where the
+ * primitive cannot be made, the wasm kernel computes `y` (and a derivative it drops).
+ */
+function geluFwdNative(args: KArgs): tf.TensorInfo {
+  const { x } = args.inputs as Record<string, tf.TensorInfo>;
+  const { ins: [xs], outs: [y], infos } = io(args.backend, [x], [x.shape]);
+  const native = nativeEltwise(xs.length);
+  const be = args.backend;
+  if (
+    native !== null && isWasmBackend(be) &&
+    native.gelu(heapAt(be, xs.byteOffset), heapAt(be, y.byteOffset), xs.length)
+  ) return infos[0];
+  geluInto(xs, y, new Float32Array(xs.length));
+  return infos[0];
+}
+
+/** `dx = dy * GELU'(x)` by oneDNN, or by the wasm kernel's derivative where it cannot. */
+function geluBwdNative(args: KArgs): tf.TensorInfo {
+  const { dy, x } = args.inputs as Record<string, tf.TensorInfo>;
+  const { ins: [dys, xs], outs: [dx], infos } = io(args.backend, [dy, x], [x.shape]);
+  const native = nativeEltwise(xs.length);
+  const be = args.backend;
+  if (
+    native !== null && isWasmBackend(be) &&
+    native.geluBackward(
+      heapAt(be, xs.byteOffset),
+      heapAt(be, dys.byteOffset),
+      heapAt(be, dx.byteOffset),
+      xs.length,
+    )
+  ) return infos[0];
+  const d = new Float32Array(xs.length);
+  geluInto(xs, new Float32Array(xs.length), d);
+  for (let i = 0; i < d.length; i++) dx[i] = dys[i] * d[i];
+  return infos[0];
+}
+
+/** GELU and derivative of `xs` into host arrays `y`, `d` (the SIMD copy path, then scalar). */
+function geluInto(xs: Float32Array, y: Float32Array, d: Float32Array): void {
+  const n = xs.length, n4 = n & ~3;
+  const simd = loadSimdGelu();
+  if (simd !== null) {
     const buf = new Float32Array(simd.memory.buffer);
     for (let o = 0; o < n4; o += SIMD_CHUNK) {
       const m = Math.min(SIMD_CHUNK, n4 - o);
@@ -281,7 +332,6 @@ function geluFwd(args: KArgs): tf.TensorInfo[] {
     }
   }
   geluScalar(xs, y, d, simd === null ? 0 : n4, n);
-  return infos;
 }
 
 function mulKernel(args: KArgs): tf.TensorInfo {
@@ -431,6 +481,8 @@ function register(): void {
     [LN_BWD, layerNormBwd as tf.KernelFunc],
     [GELU_FWD, geluFwd as tf.KernelFunc],
     [GELU_BWD, mulKernel as tf.KernelFunc],
+    [GELU_FWD_NATIVE, geluFwdNative as tf.KernelFunc],
+    [GELU_BWD_NATIVE, geluBwdNative as tf.KernelFunc],
     [ADAMW, adamW as tf.KernelFunc],
     [SUM_SQ, sumSquares as tf.KernelFunc],
     [COL_SUM, columnSum as tf.KernelFunc],
@@ -498,10 +550,23 @@ export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, 
   return op(x, gamma, beta);
 }
 
-/** Exact GELU, one kernel forward and one backward. Needs {@link fusedAvailable}. */
+/**
+ * Exact GELU, one kernel forward and one backward. Needs {@link fusedAvailable}. On the wasm
+ * backend with oneDNN's elementwise kernels (`_native_eltwise.ts`), forward and backward run
+ * there (threaded) and the backward recomputes from `x`; else the wasm kernel computes `y` and
+ * the derivative in one pass and the backward multiplies.
+ */
 export const fusedGelu: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
   // deno-lint-ignore no-explicit-any
   ((x: tf.Tensor, save: any) => {
+    if (tf.getBackend() === "wasm" && nativeEltwise(x.size) !== null) {
+      const y = run(GELU_FWD_NATIVE, { x }) as tf.Tensor;
+      save([x]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run(GELU_BWD_NATIVE, { dy, x: saved[0] }),
+      };
+    }
     const [y, d] = run(GELU_FWD, { x }) as tf.Tensor[];
     save([d]);
     return {

@@ -1,0 +1,155 @@
+/**
+ * oneDNN's elementwise kernels behind the wasm kernels (`lib/backend/_native_eltwise.ts`):
+ * the exact GELU forward and backward against a float64 reference, whole gradients against
+ * the wasm SIMD path, and the fp32 -> bf16 reorder against round-to-nearest-even (bit-exact for
+ * every normal, Inf and NaN input; fp32 denormals become signed zero, as the hardware
+ * conversion does). Where oneDNN does not load the tests say NOT RUN; CI sets
+ * AMT_REQUIRE_DNNL=1, which makes that a failure.
+ *
+ * Tolerances: the float64 reference GELU uses erf to ~1e-15; oneDNN's fp32 kernel is held to
+ * 4 fp32 ulps of max(1, |y|) (about 5e-7), and the wasm kernel (A&S 7.1.26, |erf error| <
+ * 1.5e-7) to 1e-6 against it.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { bf16Stats, initBackend, ops, resetBf16Stats } from "../lib/backend/mod.ts";
+import { bf16Bits, convertToBf16 } from "../lib/backend/_bf16.ts";
+import {
+  NATIVE_MIN_ELEMENTS,
+  nativeEltwise,
+  setNativeEltwise,
+} from "../lib/backend/_native_eltwise.ts";
+import type { WasmBackendLike } from "../lib/backend/_wasm_types.ts";
+
+await initBackend({ backend: "wasm", quiet: true });
+const have = nativeEltwise(NATIVE_MIN_ELEMENTS) !== null;
+const requireDnnl = Deno.env.get("AMT_REQUIRE_DNNL") === "1";
+const notRun = have ? "" : " (NOT RUN: oneDNN's elementwise kernels did not load)";
+if (!have) console.log(`native_eltwise_test: oneDNN's elementwise kernels are not loaded${notRun}`);
+
+Deno.test("oneDNN's elementwise kernels load where CI requires oneDNN", () => {
+  if (requireDnnl) {
+    assert.ok(have, "AMT_REQUIRE_DNNL=1 but oneDNN's elementwise kernels are absent");
+  }
+});
+
+/** erf to ~1e-15 in float64: its Maclaurin series near 0, the continued fraction of erfc beyond. */
+function erf(x: number): number {
+  const a = Math.abs(x);
+  if (a < 2.5) {
+    let term = a, sum = a;
+    for (let n = 1; n < 60; n++) {
+      term *= -a * a / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * 2 / Math.sqrt(Math.PI) * sum;
+  }
+  // erfc(a) = exp(-a^2) / sqrt(pi) * 1 / (a + 1/2 / (a + 1 / (a + 3/2 / (a + ...))))
+  let f = a;
+  for (let n = 60; n >= 1; n--) f = a + (n / 2) / f;
+  return Math.sign(x) * (1 - Math.exp(-a * a) / Math.sqrt(Math.PI) / f);
+}
+const phi = (x: number) => Math.exp(-x * x / 2) / Math.sqrt(2 * Math.PI);
+const cdf = (x: number) => 0.5 * (1 + erf(x / Math.SQRT2));
+
+/** n values spread over [-9, 9] with extra density near 0, and exact specials. */
+function inputs(n: number): Float32Array {
+  const x = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const u = s / 2 ** 32 * 2 - 1;
+    x[i] = i % 3 === 0 ? 9 * u : 2 * u * Math.abs(u);
+  }
+  x.set([0, -0, 1, -1, 3, -3, 8.5, -8.5, 1e-6, -1e-6], 0);
+  return x;
+}
+
+Deno.test(`oneDNN's GELU and its backward match float64 erf within 4 ulps${notRun}`, () => {
+  if (!have) return;
+  const n = NATIVE_MIN_ELEMENTS + 7;
+  const xs = inputs(n);
+  const x = tf.tensor1d(xs);
+  const dy = tf.tensor1d(Float32Array.from({ length: n }, (_, i) => ((i % 7) - 3) / 3));
+  const g = tf.grad((t: tf.Tensor) => ops.gelu(t).mul(dy).sum());
+  setNativeEltwise(true);
+  const y = ops.gelu(x).dataSync(), dx = g(x).dataSync();
+  setNativeEltwise(false);
+  const yWasm = ops.gelu(x).dataSync(), dxWasm = g(x).dataSync();
+  setNativeEltwise(true);
+  const ulp = 2 ** -23;
+  const dys = dy.dataSync();
+  let worst = 0, worstD = 0, worstWasm = 0;
+  for (let i = 0; i < n; i++) {
+    const v = xs[i];
+    const ref = v * cdf(v), dref = dys[i] * (cdf(v) + v * phi(v));
+    worst = Math.max(worst, Math.abs(y[i] - ref) / Math.max(1, Math.abs(ref)));
+    worstD = Math.max(worstD, Math.abs(dx[i] - dref) / Math.max(1, Math.abs(dref)));
+    worstWasm = Math.max(worstWasm, Math.abs(yWasm[i] - y[i]), Math.abs(dxWasm[i] - dx[i]));
+  }
+  assert.ok(worst <= 4 * ulp, `forward error ${worst / ulp} ulps`);
+  assert.ok(worstD <= 4 * ulp, `backward error ${worstD / ulp} ulps`);
+  assert.ok(worstWasm <= 1e-6, `wasm path differs by ${worstWasm}`);
+  // two implementations (so the switch took effect): they differ in some last bits
+  assert.ok(y.some((v, i) => v !== yWasm[i]), "the native and wasm GELU gave identical bits");
+  console.log(
+    `  GELU: forward ${(worst / ulp).toFixed(2)} ulps, backward ${(worstD / ulp).toFixed(2)}`,
+  );
+  assert.equal(Object.is(y[1], -0) || y[1] === 0, true);
+  tf.dispose([x, dy]);
+});
+
+Deno.test(`small arrays stay on the wasm GELU; oneDNN takes the large ones${notRun}`, () => {
+  if (!have) return;
+  assert.equal(nativeEltwise(NATIVE_MIN_ELEMENTS - 1), null);
+  const before = tf.memory().numTensors;
+  const small = tf.tidy(() => ops.gelu(tf.ones([8, 16])).dataSync());
+  assert.ok(Math.abs(small[0] - 1 * cdf(1)) < 1e-6);
+  assert.equal(tf.memory().numTensors, before);
+});
+
+Deno.test(`oneDNN's bf16 copies round to nearest even; fp32 denormals become signed zero${notRun}`, () => {
+  if (!have) return;
+  const be = tf.backend() as unknown as WasmBackendLike;
+  const n = NATIVE_MIN_ELEMENTS + 5;
+  const bits = new Uint32Array(n);
+  let s = 0x9e3779b9;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    bits[i] = s;
+  }
+  bits.set([
+    0x3f80_8000, // tie, even below: down
+    0x3f81_8000, // tie, odd below: up
+    0x7f7f_ffff, // largest fp32: to Inf
+    0x7f80_0000,
+    0xff80_0000,
+    0x7fc0_0000,
+    0x7f80_0001, // signalling NaN: stays NaN, quieted
+    0x7fff_ffff,
+    0x0000_0001, // denormals
+    0x8000_0001,
+    0x007f_ffff,
+    0x0080_0000, // smallest normal
+  ]);
+  const values = new Float32Array(bits.buffer);
+  resetBf16Stats();
+  const got = convertToBf16(be, values);
+  assert.equal(bf16Stats().nativeConversions, 1);
+  let denormals = 0;
+  for (let i = 0; i < n; i++) {
+    const b = bits[i];
+    const denormal = (b & 0x7f80_0000) === 0 && (b & 0x007f_ffff) !== 0;
+    const want = denormal ? (b >>> 16) & 0x8000 : bf16Bits(b);
+    if (denormal) denormals++;
+    assert.equal(got[i], want, `bits ${b.toString(16)}: got ${got[i].toString(16)}`);
+  }
+  assert.ok(denormals >= 3);
+  // turned off, the same values take the wasm kernel (which rounds denormals too)
+  setNativeEltwise(false);
+  resetBf16Stats();
+  const wasm = convertToBf16(be, values);
+  setNativeEltwise(true);
+  assert.equal(bf16Stats().nativeConversions, 0);
+  assert.equal(wasm[10], bf16Bits(0x007f_ffff));
+});
