@@ -1,5 +1,6 @@
 /**
- * `deno run -A bench/profile.ts [--case=mae|simmim|saliency] [--threads=N] [--top=25]`
+ * `deno run -A bench/profile.ts [--case=mae|simmim|saliency] [--threads=N] [--top=25]
+ *  [--precision=fp32|bf16]`
  *
  * One vit-tiny-32 training step (batch 64, after 2 warm-up steps), or one saliency pass over
  * 256 images (`--case=saliency`), under `tf.profile`: kernel
@@ -18,6 +19,7 @@ import {
   MaskedAutoencoder,
   PRESETS,
   randomMaskPlan,
+  setMatmulPrecision,
   SimMim,
   unitRandomMaskPlan,
 } from "../mod.ts";
@@ -35,12 +37,17 @@ async function main(): Promise<void> {
       threads: { type: "string", default: "0" },
       backend: { type: "string", default: "wasm" },
       top: { type: "string", default: "25" },
+      precision: { type: "string", default: "fp32" },
     },
   });
   if (!["mae", "simmim", "saliency"].includes(values.case!)) {
     throw new RangeError(`--case=${values.case}: use mae, simmim or saliency`);
   }
   await initBackend({ backend: values.backend as "wasm", threads: Number(values.threads) });
+  if (values.precision !== "fp32" && values.precision !== "bf16") {
+    throw new RangeError(`--precision=${values.precision}: use fp32 or bf16`);
+  }
+  setMatmulPrecision(values.precision);
   const shape = { ...PRESETS["vit-tiny-32"], channels: 3 };
   const B = 64, L = 64, P = 48;
   const rng = makeRng(0, "profile");

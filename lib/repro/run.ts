@@ -147,7 +147,9 @@ async function trainAndEvaluate(
     const loaded = await loadRun(runDir);
     try {
       const split = labelledSplits(loaded.config.data.name).test;
-      const test = await openEvalSplit(loaded.config.data, split, budget.objectImages);
+      // the run's own normalisation when it has one (imported weights), as the probe uses
+      const data = { ...loaded.config.data, ...loaded.normalization };
+      const test = await openEvalSplit(data, split, budget.objectImages);
       try {
         const a = await attentionOnObject(loaded.model.encoder, test, {
           imageSize: loaded.info.imageSize,
