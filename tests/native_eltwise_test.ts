@@ -17,6 +17,7 @@ import { bf16Bits, convertToBf16 } from "../lib/backend/_bf16.ts";
 import {
   NATIVE_MIN_ELEMENTS,
   nativeEltwise,
+  nativeEltwiseCalls,
   setNativeEltwise,
 } from "../lib/backend/_native_eltwise.ts";
 import type { WasmBackendLike } from "../lib/backend/_wasm_types.ts";
@@ -73,7 +74,12 @@ Deno.test(`oneDNN's GELU and its backward match float64 erf within 4 ulps${notRu
   const dy = tf.tensor1d(Float32Array.from({ length: n }, (_, i) => ((i % 7) - 3) / 3));
   const g = tf.grad((t: tf.Tensor) => ops.gelu(t).mul(dy).sum());
   setNativeEltwise(true);
+  const before = nativeEltwiseCalls();
   const y = ops.gelu(x).dataSync(), dx = g(x).dataSync();
+  const after = nativeEltwiseCalls();
+  for (const k of ["gelu", "geluBackward"]) {
+    assert.ok((after[k] ?? 0) > (before[k] ?? 0), `${k} did not run natively`);
+  }
   setNativeEltwise(false);
   const yWasm = ops.gelu(x).dataSync(), dxWasm = g(x).dataSync();
   setNativeEltwise(true);
@@ -152,4 +158,60 @@ Deno.test(`oneDNN's bf16 copies round to nearest even; fp32 denormals become sig
   setNativeEltwise(true);
   assert.equal(bf16Stats().nativeConversions, 0);
   assert.equal(wasm[10], bf16Bits(0x007f_ffff));
+});
+
+Deno.test(`attention's head split and merge by oneDNN's strided copy equal the wasm loop's${notRun}`, () => {
+  if (!have) return;
+  // qkv [8 * 65, 576]: 299,520 values, above the native threshold
+  const B = 8, T = 65, D = 192, H = 3;
+  const rnd = (n: number, seed: number) => {
+    let s = seed;
+    return Float32Array.from({ length: n }, () => {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      return s / 2 ** 32 - 0.5;
+    });
+  };
+  const rows = tf.tensor2d(rnd(B * T * D, 1), [B * T, D]);
+  const w = tf.tensor2d(rnd(D * 3 * D, 2).map((v) => v * 0.2), [D, 3 * D]);
+  const b = tf.tensor1d(rnd(3 * D, 3));
+  const f = (r: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => {
+    const { attention, v } = ops.selfAttention(
+      r as tf.Tensor2D,
+      ww as tf.Tensor2D,
+      bb as tf.Tensor1D,
+      B,
+      H,
+    );
+    return tf.add(tf.sum(tf.mul(attention, attention)), tf.sum(tf.mul(v, v)));
+  };
+  const run = (on: boolean) => {
+    setNativeEltwise(on);
+    try {
+      return tf.tidy(() => {
+        const { attention, v } = ops.selfAttention(rows, w, b, B, H);
+        const g = tf.grads(f)([rows, w, b]); // through the merge (the split's gradient)
+        return [attention, v, ...g].map((t) => t.dataSync().slice());
+      });
+    } finally {
+      setNativeEltwise(true);
+    }
+  };
+  const before = nativeEltwiseCalls();
+  const native = run(true);
+  const after = nativeEltwiseCalls();
+  for (const k of ["splitHeads", "mergeHeads"]) {
+    assert.ok((after[k] ?? 0) > (before[k] ?? 0), `${k} did not run natively`);
+  }
+  const wasm = run(false);
+  assert.deepEqual(nativeEltwiseCalls(), after, "native kernels ran while turned off");
+  for (const [i, name] of ["attention", "v", "d rows", "d w", "d b"].entries()) {
+    let worst = 0, scale = 0;
+    for (let j = 0; j < wasm[i].length; j++) {
+      worst = Math.max(worst, Math.abs(native[i][j] - wasm[i][j]));
+      scale = Math.max(scale, Math.abs(wasm[i][j]));
+    }
+    // the same copies and the same products: equal up to the products' own rounding
+    assert.ok(worst <= 1e-6 * Math.max(1, scale), `${name}: differs by ${worst} (max ${scale})`);
+  }
+  tf.dispose([rows, w, b]);
 });

@@ -119,6 +119,13 @@ const SYMBOLS = {
     result: "i32",
     optional: true,
   },
+  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32", optional: true },
+  dnnl_primitive_attr_destroy: { parameters: ["pointer"], result: "i32", optional: true },
+  dnnl_primitive_attr_set_output_scales: {
+    parameters: ["pointer", "i64", "i32", "buffer"],
+    result: "i32",
+    optional: true,
+  },
   dnnl_primitive_desc_create: {
     parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
     result: "i32",
@@ -213,6 +220,18 @@ export interface DnnlEltwise {
   ): boolean;
   /** fp32 -> bf16 bits, round to nearest even (a reorder). */
   toBf16(src: Deno.PointerValue, dst: Deno.PointerValue, n: number): boolean;
+  /**
+   * `dst[i] = scale * src[i]` over a 4-D index space `dims` with element strides per side (a
+   * threaded strided copy: attention's head split and merge).
+   */
+  copyStrided(
+    dims: readonly number[],
+    srcStrides: readonly number[],
+    dstStrides: readonly number[],
+    scale: number,
+    src: Deno.PointerValue,
+    dst: Deno.PointerValue,
+  ): boolean;
 }
 
 /** Element type of a product's operands (the output is always fp32). */
@@ -415,6 +434,9 @@ function makeDnnl(path: string, lib: DnnlLib, threads: number, waitPolicy: strin
     s.dnnl_eltwise_forward_desc_init,
     s.dnnl_eltwise_backward_desc_init,
     s.dnnl_reorder_primitive_desc_create,
+    s.dnnl_primitive_attr_create,
+    s.dnnl_primitive_attr_destroy,
+    s.dnnl_primitive_attr_set_output_scales,
   ].every((f) => f !== null && f !== undefined);
   const go = (kind: "gelu" | "geluBackward" | "toBf16", n: number, ptrs: Deno.PointerValue[]) => {
     const run = prims.eltwise(kind, n);
@@ -427,6 +449,12 @@ function makeDnnl(path: string, lib: DnnlLib, threads: number, waitPolicy: strin
       gelu: (x, y, n) => go("gelu", n, [x, y]),
       geluBackward: (x, dy, dx, n) => go("geluBackward", n, [x, dy, dx]),
       toBf16: (src, dst, n) => go("toBf16", n, [src, dst]),
+      copyStrided: (dims, ss, ds, scale, src, dst) => {
+        const run = prims.strided(dims, ss, ds, scale);
+        if (run === null) return false;
+        run([src, dst]);
+        return true;
+      },
     }
     : null;
   return {
@@ -522,6 +550,40 @@ class Primitives {
     } catch {
       made = null;
     }
+    this.#remember(key, made);
+    return made?.run ?? null;
+  }
+
+  #eltwiseDestroy = new Map<string, () => void>();
+
+  /** The strided-copy reorder of {@linkcode DnnlEltwise.copyStrided}, cached like the rest. */
+  strided(
+    dims: readonly number[],
+    srcStrides: readonly number[],
+    dstStrides: readonly number[],
+    scale: number,
+  ): ((ptrs: Deno.PointerValue[]) => void) | null {
+    const key = `strided:${dims}:${srcStrides}:${dstStrides}:${scale}`;
+    const hit = this.#eltwiseByKey.get(key);
+    if (hit !== undefined) {
+      this.#eltwiseByKey.delete(key);
+      this.#eltwiseByKey.set(key, hit);
+      return hit;
+    }
+    let made: { run: (ptrs: Deno.PointerValue[]) => void; destroy(): void } | null = null;
+    try {
+      made = this.#makeStrided(dims, srcStrides, dstStrides, scale);
+    } catch {
+      made = null;
+    }
+    this.#remember(key, made);
+    return made?.run ?? null;
+  }
+
+  #remember(
+    key: string,
+    made: { run: (ptrs: Deno.PointerValue[]) => void; destroy(): void } | null,
+  ): void {
     this.#eltwiseByKey.set(key, made?.run ?? null);
     if (made) this.#eltwiseDestroy.set(key, made.destroy);
     if (this.#eltwiseByKey.size > Primitives.CAP) {
@@ -530,10 +592,85 @@ class Primitives {
       this.#eltwiseDestroy.get(oldKey)?.();
       this.#eltwiseDestroy.delete(oldKey);
     }
-    return made?.run ?? null;
   }
 
-  #eltwiseDestroy = new Map<string, () => void>();
+  #makeStrided(
+    dims: readonly number[],
+    srcStrides: readonly number[],
+    dstStrides: readonly number[],
+    scale: number,
+  ): { run: (ptrs: Deno.PointerValue[]) => void; destroy(): void } | null {
+    this.#start();
+    const s = this.#s;
+    const src = this.#md([...dims], [...srcStrides], DT_F32);
+    const dst = this.#md([...dims], [...dstStrides], DT_F32);
+    const out = new BigUint64Array(1);
+    let attr: Deno.PointerValue = null;
+    if (scale !== 1) {
+      this.#check(s.dnnl_primitive_attr_create!(out), "dnnl_primitive_attr_create");
+      attr = outPointer(out);
+    }
+    let pd: Deno.PointerValue = null;
+    try {
+      if (attr !== null) {
+        this.#check(
+          s.dnnl_primitive_attr_set_output_scales!(attr, 1n, 0, new Float32Array([scale])),
+          "dnnl_primitive_attr_set_output_scales",
+        );
+      }
+      this.#check(
+        s.dnnl_reorder_primitive_desc_create!(out, src, this.#engine, dst, this.#engine, attr),
+        "dnnl_reorder_primitive_desc_create",
+      );
+      pd = outPointer(out);
+      if (s.dnnl_primitive_desc_query) {
+        const str = new BigUint64Array(1);
+        if (s.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, str) === 0) {
+          if (/^ref/.test(cString(outPointer(str)))) return null;
+        }
+      }
+      this.#check(s.dnnl_primitive_create!(out, pd), "dnnl_primitive_create");
+    } finally {
+      if (pd !== null) s.dnnl_primitive_desc_destroy?.(pd);
+      if (attr !== null) s.dnnl_primitive_attr_destroy!(attr);
+    }
+    return this.#runner(outPointer(out), [src, dst], [ARG_SRC, ARG_DST], "strided copy");
+  }
+
+  /** Memory objects and the execute call of a made primitive. */
+  #runner(
+    prim: Deno.PointerValue,
+    mds: Uint8Array<ArrayBuffer>[],
+    argIds: number[],
+    what: string,
+  ): { run: (ptrs: Deno.PointerValue[]) => void; destroy(): void } {
+    const s = this.#s;
+    const out = new BigUint64Array(1);
+    const mems: Deno.PointerValue[] = [];
+    for (const md of mds) {
+      this.#check(s.dnnl_memory_create!(out, md, this.#engine, null), "dnnl_memory_create");
+      mems.push(outPointer(out));
+    }
+    const args = new Uint8Array(16 * mems.length);
+    const view = new DataView(args.buffer);
+    argIds.forEach((arg, i) => {
+      view.setInt32(16 * i, arg, true);
+      view.setBigUint64(16 * i + 8, BigInt(Deno.UnsafePointer.value(mems[i])), true);
+    });
+    const stream = this.#stream;
+    return {
+      run: (ptrs) => {
+        for (let i = 0; i < mems.length; i++) s.dnnl_memory_set_data_handle!(mems[i], ptrs[i]);
+        const st = s.dnnl_primitive_execute!(prim, stream, mems.length, args);
+        if (st !== 0) throw new Error(`oneDNN ${what}: status ${st}`);
+        s.dnnl_stream_wait!(stream);
+      },
+      destroy: () => {
+        for (const m of mems) s.dnnl_memory_destroy?.(m);
+        s.dnnl_primitive_destroy?.(prim);
+      },
+    };
+  }
 
   #makeEltwise(
     kind: "gelu" | "geluBackward" | "toBf16",
@@ -606,31 +743,7 @@ class Primitives {
     } finally {
       for (const p of pds) s.dnnl_primitive_desc_destroy?.(p);
     }
-    const prim = outPointer(out);
-    const mems: Deno.PointerValue[] = [];
-    for (const md of mds) {
-      this.#check(s.dnnl_memory_create!(out, md, this.#engine, null), "dnnl_memory_create");
-      mems.push(outPointer(out));
-    }
-    const args = new Uint8Array(16 * mems.length);
-    const view = new DataView(args.buffer);
-    argIds.forEach((arg, i) => {
-      view.setInt32(16 * i, arg, true);
-      view.setBigUint64(16 * i + 8, BigInt(Deno.UnsafePointer.value(mems[i])), true);
-    });
-    const stream = this.#stream;
-    return {
-      run: (ptrs) => {
-        for (let i = 0; i < mems.length; i++) s.dnnl_memory_set_data_handle!(mems[i], ptrs[i]);
-        const st = s.dnnl_primitive_execute!(prim, stream, mems.length, args);
-        if (st !== 0) throw new Error(`oneDNN ${kind} over ${n} values: status ${st}`);
-        s.dnnl_stream_wait!(stream);
-      },
-      destroy: () => {
-        for (const m of mems) s.dnnl_memory_destroy?.(m);
-        s.dnnl_primitive_destroy?.(prim);
-      },
-    };
+    return this.#runner(outPointer(out), mds, argIds, `${kind} over ${n} values`);
   }
 
   #md(dims: number[], strides: number[], dt: number): Uint8Array<ArrayBuffer> {

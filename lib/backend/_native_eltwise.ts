@@ -31,6 +31,18 @@ export function nativeEltwise(n: number): DnnlEltwise | null {
   return enabled && n >= NATIVE_MIN_ELEMENTS ? attached : null;
 }
 
+const calls: Record<string, number> = {};
+
+/** Counts one call a native kernel served (`gelu`, `geluBackward`, `splitHeads`, ...). */
+export function countNative(kind: string): void {
+  calls[kind] = (calls[kind] ?? 0) + 1;
+}
+
+/** Calls served natively since start-up, by kernel (tests check which path ran). */
+export function nativeEltwiseCalls(): Readonly<Record<string, number>> {
+  return { ...calls };
+}
+
 /** Base pointer of the wasm heap, cached per heap buffer (memory growth replaces it). */
 let heapBuffer: ArrayBufferLike | null = null;
 let heapBase: Deno.PointerValue = null;

@@ -15,7 +15,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { decodeBase64 } from "../util/base64.ts";
 import { isWasmBackend } from "./_wasm_types.ts";
-import { heapAt, nativeEltwise } from "./_native_eltwise.ts";
+import { countNative, heapAt, nativeEltwise } from "./_native_eltwise.ts";
 import { WASM_BASE64 as GELU_WASM } from "./simd/gelu_wasm.ts";
 import { WASM_BASE64 as LAYERNORM_WASM } from "./simd/layernorm_wasm.ts";
 import { WASM_BASE64 as ADAMW_WASM } from "./simd/adamw_wasm.ts";
@@ -291,7 +291,10 @@ function geluFwdNative(args: KArgs): tf.TensorInfo {
   if (
     native !== null && isWasmBackend(be) &&
     native.gelu(heapAt(be, xs.byteOffset), heapAt(be, y.byteOffset), xs.length)
-  ) return infos[0];
+  ) {
+    countNative("gelu");
+    return infos[0];
+  }
   geluInto(xs, y, new Float32Array(xs.length));
   return infos[0];
 }
@@ -310,7 +313,10 @@ function geluBwdNative(args: KArgs): tf.TensorInfo {
       heapAt(be, dx.byteOffset),
       xs.length,
     )
-  ) return infos[0];
+  ) {
+    countNative("geluBackward");
+    return infos[0];
+  }
   const d = new Float32Array(xs.length);
   geluInto(xs, new Float32Array(xs.length), d);
   for (let i = 0; i < d.length; i++) dx[i] = dys[i] * d[i];
@@ -433,6 +439,28 @@ function splitHeads(args: KArgs): tf.TensorInfo[] {
   const D = x.shape[1] / 3, T = x.shape[0] / B, hd = D / H;
   const shape = [B, H, T, hd];
   const { ins: [xs], outs, infos } = io(args.backend, [x], [shape, shape, shape]);
+  // oneDNN's threaded strided copy where it is loaded: rows [B, T, (3,) H, hd] -> [B, H, T, hd]
+  const native = nativeEltwise(xs.length);
+  const be = args.backend;
+  if (native !== null && isWasmBackend(be)) {
+    const dims = [B, T, H, hd],
+      rows = [T * 3 * D, 3 * D, hd, 1],
+      heads = [H * T * hd, hd, T * hd, 1];
+    const done = [0, 1, 2].every((p) =>
+      native.copyStrided(
+        dims,
+        rows,
+        heads,
+        p === 0 ? scale : 1,
+        heapAt(be, xs.byteOffset + 4 * p * D),
+        heapAt(be, outs[p].byteOffset),
+      )
+    );
+    if (done) {
+      countNative("splitHeads");
+      return infos;
+    }
+  }
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       const row = (b * T + t) * 3 * D;
@@ -456,6 +484,27 @@ function mergeHeads(args: KArgs): tf.TensorInfo {
   const { scale } = args.attrs as unknown as HeadsAttrs;
   const [B, H, T, hd] = q.shape, D = H * hd;
   const { ins: [qs, ks, vs], outs: [out], infos } = io(args.backend, [q, k, v], [[B * T, 3 * D]]);
+  const native = nativeEltwise(out.length);
+  const be = args.backend;
+  if (native !== null && isWasmBackend(be)) {
+    const dims = [B, T, H, hd],
+      rows = [T * 3 * D, 3 * D, hd, 1],
+      heads = [H * T * hd, hd, T * hd, 1];
+    const done = [qs, ks, vs].every((part, p) =>
+      native.copyStrided(
+        dims,
+        heads,
+        rows,
+        p === 0 ? scale : 1,
+        heapAt(be, part.byteOffset),
+        heapAt(be, out.byteOffset + 4 * p * D),
+      )
+    );
+    if (done) {
+      countNative("mergeHeads");
+      return infos[0];
+    }
+  }
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       const row = (b * T + t) * 3 * D;
