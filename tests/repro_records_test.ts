@@ -71,7 +71,7 @@ Deno.test("planTodo: --only and --seeds select the (run, seed) pairs", () => {
   // every run of the paper's tables (the saliency study's train only when named)
   assert.deepEqual(
     planTodo(runs, { seeds: [7] }).length,
-    runs.filter((r) => r.knob === undefined).length,
+    runs.filter((r) => !r.optIn).length,
   );
   assert.throws(
     () => planTodo(runs, { only: ["mae-random-75", "nope"] }),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BUDGETS, planTodo, reproRuns, runArgs, STUDY_KNOBS } from "../lib/repro/plan.ts";
-import type { ReproRecord } from "../lib/repro/records.ts";
+import { isProbed, type ReproRecord } from "../lib/repro/records.ts";
 import { welchDifference } from "../lib/repro/stats.ts";
 import {
   knobOfRecord,
@@ -72,6 +72,15 @@ Deno.test("the study's runs train only when named, and carry the knob's settings
   assert.ok(args.includes("--eval.attnEvery=2") && args.includes("--eval.attnImages=1024"));
   assert.ok(args.includes("--eval.attnSources=cls-last,rollout"));
   assert.equal(todo[0].run.probe, false);
+  // part 3: MAE+AMT with the rollout map, probed, opt-in, the budget's AMT schedule
+  const roll = runs.find((r) => r.id === "mae-amt-rollout-45-40")!;
+  assert.ok(roll.optIn && isProbed(roll, b));
+  assert.ok(!planTodo(runs).some((t) => t.run.id === roll.id));
+  const { config: c } = resolveConfig({ argv: runArgs(roll, 0, b, o, "/tmp/r") });
+  assert.deepEqual(
+    [c.amt.strategy, c.amt.saliency, c.amt.maskRatio, c.amt.throwRatio, c.amt.warmup],
+    ["amt", "rollout", 0.45, 0.4, 2],
+  );
   // the budgets without a monitor have no study
   assert.ok(!reproRuns(BUDGETS.small).some((r) => r.knob !== undefined));
   assert.equal(knobOfRecord("mae-random-75"), "default");
@@ -114,6 +123,7 @@ Deno.test("studyResults() makes one row per map and epoch, names the register ma
     rec("mae-random-75", 0, { attnCurve: curve(0.55, 0.5, 0.6) }),
     rec("knob-registers-4", 0, { attnCurve: curve(0.4), attnOnObject: 0.42, objectArea: 0.46 }),
     rec("mae-amt-45-40", 0, { saliencySeconds: 400, linear: 81 }),
+    rec("mae-amt-rollout-45-40", 0, { linear: 82 }),
     rec("mae-random-throw-45-40", 0),
   ], b);
   const key = (v: { knob: string; saliency: string; epoch: number; images: string }) =>
@@ -135,6 +145,7 @@ Deno.test("studyResults() makes one row per map and epoch, names the register ma
   assert.deepEqual(s.pretrain.map((p) => [p.strategy, p.saliency, p.linear]), [
     ["none", null, 80],
     ["amt", "cls-last", 81],
+    ["amt", "rollout", 82],
   ]);
 });
 
@@ -149,6 +160,10 @@ Deno.test("renderStudyTables() shows the excess over the area with sd, interval 
     rec("knob-normalize-unit", 0, { attnCurve: curve(0.40) }),
     rec("knob-normalize-unit", 1, { attnCurve: curve(0.42) }),
     rec("knob-normalize-unit", 2, { attnCurve: curve(0.41) }),
+    // AMT against random, paired: +1.0, +1.5, +0.5 -> 1.00 ± 0.5, t(.975, 2) 0.5 / sqrt 3 = 1.24
+    rec("mae-amt-45-40", 0, { linear: 81 }),
+    rec("mae-amt-45-40", 1, { linear: 81.5 }),
+    rec("mae-amt-45-40", 2, { linear: 80.5 }),
   ];
   const md = renderStudyTables(studyResults(records, b), b);
   const half = tQuantile(0.975, 2) / Math.sqrt(3);
@@ -162,6 +177,10 @@ Deno.test("renderStudyTables() shows the excess over the area with sd, interval 
     /\| normalize=unit \| raw pixels.*\| -15\.0 \| \[-1\d\.\d, -1\d\.\d\] \| lower \|/,
   );
   assert.match(md, /\| none \| - \| 0, 1, 2 \| 80\.00 ± 0\.00 \|/);
+  assert.match(
+    md,
+    /\| amt \| cls-last \| 0, 1, 2 \| 81\.00 ± 0\.50 \| 75\.00 ± 0\.00 \| \+1\.00 \[-0\.24, \+2\.24\] \(n=3\): no difference detected \|/,
+  );
 });
 
 Deno.test("welchDifference() matches a hand-computed case and reads its interval", () => {

@@ -25,11 +25,12 @@ export interface ReproRun {
    */
   kind?: "pretrain" | "random-init";
   /**
-   * A run of the saliency study (`lib/repro/study.ts`): the one setting it changes from the
-   * budget's MAE random run (e.g. `normalize=unit`). Study runs train only when named with
-   * `--only`, and are left out of the paper's tables.
+   * A knob run of the saliency study (`lib/repro/study.ts`): the one setting it changes from
+   * the budget's MAE random run (e.g. `normalize=unit`).
    */
   knob?: string;
+  /** Trained only when named with `--only` (the saliency study's runs; not in the paper's tables). */
+  optIn?: boolean;
   /** Config overrides after the budget's (the knob's settings). */
   args?: readonly string[];
   /** Linear-probe (and kNN) the run (default: {@linkcode isProbed}'s rule). */
@@ -428,7 +429,7 @@ export const STUDY_KNOBS: readonly StudyKnob[] = Object.freeze([
  */
 export function studyRuns(budget: ReproBudget): ReproRun[] {
   if (!budget.monitorEvery) return [];
-  return STUDY_KNOBS.map((k) => ({
+  const knobs = STUDY_KNOBS.map((k): ReproRun => ({
     id: k.id,
     label: `MAE random, ${k.knob}`,
     method: "mae" as const,
@@ -439,8 +440,29 @@ export function studyRuns(budget: ReproBudget): ReproRun[] {
     knob: k.knob,
     args: k.args,
     probe: false,
+    optIn: true,
   }));
+  // part 3: MAE+AMT with another map, probed, against MAE random at the same settings
+  const sources: ReproRun[] = STUDY_SOURCES.map((src) => ({
+    id: `mae-amt-${src}-45-40`,
+    label: `MAE AMT (${src})`,
+    method: "mae",
+    strategy: "amt",
+    maskRatio: 0.45,
+    throwRatio: 0.40,
+    seeds: budget.pairSeeds,
+    args: [`--amt.saliency=${src}`],
+    optIn: true,
+  }));
+  return [...knobs, ...sources];
 }
+
+/**
+ * The maps the saliency study pre-trains MAE+AMT with besides the paper's `cls-last` (chosen on
+ * the attention monitor's training images, never on the test set): `rollout` stayed above the
+ * object's area on the first MAE+AMT runs where `cls-last` fell below it.
+ */
+export const STUDY_SOURCES: readonly string[] = Object.freeze(["rollout"]);
 
 /** What {@link runArgs} takes from the repro invocation. */
 export interface RunArgsOptions {
@@ -547,7 +569,7 @@ export function planTodo(runs: readonly ReproRun[], sel: TodoSelection = {}): Re
   }
   const seeds = sel.seeds ? [...new Set(sel.seeds)] : null;
   return runs
-    .filter((r) => (only ? only.includes(r.id) : r.knob === undefined))
+    .filter((r) => (only ? only.includes(r.id) : !r.optIn))
     .flatMap((run) => (seeds ?? run.seeds).map((seed) => ({ run, seed })));
 }
 

@@ -336,7 +336,7 @@ export function isProbed(run: ReproRun, budget: ReproBudget): boolean {
 
 /** Whether a budget fine-tunes a run (not the random-init baseline, not the study's runs). */
 export function isFinetuned(run: ReproRun, budget: ReproBudget): boolean {
-  return budget.finetuneEpochs > 0 && run.kind !== "random-init" && run.knob === undefined;
+  return budget.finetuneEpochs > 0 && run.kind !== "random-init" && !run.optIn;
 }
 
 /**
