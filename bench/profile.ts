@@ -1,8 +1,9 @@
 /**
- * `deno run -A bench/profile.ts [--case=mae|simmim|saliency] [--threads=N] [--top=25]
+ * `deno run -A bench/profile.ts [--case=mae|amt|simmim|saliency] [--threads=N] [--top=25]
  *  [--precision=fp32|bf16]`
  *
- * One vit-tiny-32 training step (batch 64, after 2 warm-up steps), or one saliency pass over
+ * One vit-tiny-32 training step (batch 64, after 2 warm-up steps; `amt`: MAE at 45 % masked /
+ * 40 % thrown), or one saliency pass over
  * 256 images (`--case=saliency`), under `tf.profile`: kernel
  * time and launch count by kernel name, the three costliest input shapes of each, and the
  * matMul time split into plain 2-D and batched products. The tool behind the kernel work in
@@ -19,6 +20,7 @@ import {
   MaskedAutoencoder,
   PRESETS,
   randomMaskPlan,
+  sampleMaskPlans,
   setMatmulPrecision,
   SimMim,
   unitRandomMaskPlan,
@@ -40,8 +42,8 @@ async function main(): Promise<void> {
       precision: { type: "string", default: "fp32" },
     },
   });
-  if (!["mae", "simmim", "saliency"].includes(values.case!)) {
-    throw new RangeError(`--case=${values.case}: use mae, simmim or saliency`);
+  if (!["mae", "amt", "simmim", "saliency"].includes(values.case!)) {
+    throw new RangeError(`--case=${values.case}: use mae, amt, simmim or saliency`);
   }
   await initBackend({ backend: values.backend as "wasm", threads: Number(values.threads) });
   if (values.precision !== "fp32" && values.precision !== "bf16") {
@@ -68,6 +70,13 @@ async function main(): Promise<void> {
   const plan = () =>
     values.case === "simmim"
       ? unitRandomMaskPlan(B, L, 2, 0.6, rng)
+      : values.case === "amt"
+      ? sampleMaskPlans(Float32Array.from({ length: B * L }, () => rng()), B, {
+        maskRatio: 0.45,
+        throwRatio: 0.40,
+        counting: "floor",
+        rng,
+      })
       : randomMaskPlan(B, L, 0.75, rng);
   const images = makeSynthetic({ count: 256, size: 32, channels: 3, seed: 1 });
   const step = values.case === "saliency"
