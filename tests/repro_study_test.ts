@@ -85,7 +85,8 @@ Deno.test("the study's runs train only when named, and carry the knob's settings
   assert.ok(!reproRuns(BUDGETS.small).some((r) => r.knob !== undefined));
   assert.equal(knobOfRecord("mae-random-75"), "default");
   assert.equal(knobOfRecord("knob-registers-4"), "registers=4");
-  assert.equal(knobOfRecord("mae-amt-45-40"), null);
+  assert.equal(knobOfRecord("mae-amt-45-40"), "strategy=amt");
+  assert.equal(knobOfRecord("mae-random-throw-45-40"), null);
 });
 
 Deno.test("each knob run's config differs from MAE random's in its knob's keys only", () => {

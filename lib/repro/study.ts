@@ -73,8 +73,25 @@ export interface StudyResults {
 /** The knob a record's run changes (`default` for the MAE random run), or null. */
 export function knobOfRecord(id: string): string | null {
   if (id === STUDY_DEFAULT_ID) return "default";
-  return STUDY_KNOBS.find((k) => k.id === id)?.knob ?? null;
+  return STUDY_KNOBS.find((k) => k.id === id)?.knob ?? STRATEGY_ROWS[id]?.knob ?? null;
 }
+
+/**
+ * The masking runs at the default setting whose monitored maps join the study's rows: where the
+ * attention lands when training masks by it (what AMT's premise needs to hold while it runs).
+ */
+const STRATEGY_ROWS: Readonly<Record<string, { knob: string; why: string }>> = {
+  "mae-attn-75": { knob: "strategy=attn-mask", why: "MAE masking the most attended 75 %" },
+  "mae-amt-45-40": { knob: "strategy=amt", why: "MAE+AMT 45/40 (cls-last map)" },
+  "mae-amt-rollout-45-40": { knob: "strategy=amt+rollout", why: "MAE+AMT 45/40, rollout map" },
+};
+
+/** Every row of the study in table order: the default, the knobs, the masking runs. */
+const ROW_ORDER: readonly { knob: string; why: string }[] = [
+  { knob: "default", why: "MAE random, the budget's settings" },
+  ...STUDY_KNOBS.map((k) => ({ knob: k.knob, why: k.why })),
+  ...Object.values(STRATEGY_ROWS),
+];
 
 /** The study's rows from a budget's records. */
 export function studyResults(records: readonly ReproRecord[], budget: ReproBudget): StudyResults {
@@ -140,13 +157,14 @@ function interval(xs: readonly number[]): string {
 /** Markdown for `results/saliency/tables.md`. */
 export function renderStudyTables(s: StudyResults, budget: ReproBudget): string {
   const out: string[] = [];
-  const knobs = ["default", ...STUDY_KNOBS.map((k) => k.knob)];
+  const knobs = ROW_ORDER.map((r) => r.knob);
   const epochs = [...new Set(s.variants.filter((v) => v.images !== "test").map((v) => v.epoch))]
     .sort((a, b) => a - b);
   out.push(
     `# Does the attention find the object? (budget \`${budget.name}\`)`,
     "",
-    "MAE random masking with one setting changed at a time. The share of each map's mass on the " +
+    "MAE random masking with one setting changed at a time (the knobs), then the runs that mask " +
+      "by the map at the default setting (`strategy=...`). The share of each map's mass on the " +
       "object (patches' pixels above 0.1), minus the object's area (what a uniform map scores), " +
       `in points: mean ± sd over seeds, on the first ${
         budget.monitorImages ?? 256
@@ -206,7 +224,7 @@ export function renderStudyTables(s: StudyResults, budget: ReproBudget): string 
       (v.saliency === "cls-last" || v.saliency === "registers")
     ).map((v) => v.attnOnObject - v.objectArea);
   const base = lastOf("default");
-  const vs = STUDY_KNOBS.map((k) => ({ knob: k.knob, why: k.why, xs: lastOf(k.knob) }))
+  const vs = ROW_ORDER.slice(1).map((k) => ({ knob: k.knob, why: k.why, xs: lastOf(k.knob) }))
     .filter((k) => k.xs.length > 0);
   if (vs.length > 0 && base.length > 0) {
     out.push(
@@ -300,7 +318,7 @@ export async function writeStudyMaps(
   runs: readonly RunMaps[],
   images: readonly Raster[],
 ): Promise<boolean> {
-  const order = ["default", ...STUDY_KNOBS.map((k) => k.knob)];
+  const order = ROW_ORDER.map((r) => r.knob);
   const rows: Raster[][] = [];
   const labels: string[] = [];
   for (const knob of order) {
