@@ -310,8 +310,8 @@ export interface RunMaps {
 }
 
 /**
- * `maps.png`: one row per knob (its lowest seed), the `cls-last` maps of the last monitored
- * epoch over the same training images (`images`, the first ones the monitor scored).
+ * `maps.png`: rows per knob (its lowest seed), the `cls-last` and `rollout` maps of the last
+ * monitored epoch over the same training images (`images`, the first ones the monitor scored).
  */
 export async function writeStudyMaps(
   path: string,
@@ -324,20 +324,21 @@ export async function writeStudyMaps(
   for (const knob of order) {
     const mine = runs.filter((r) => r.knob === knob).sort((a, b) => a.seed - b.seed)[0];
     if (!mine) continue;
-    const cls = mine.entries.filter((e) => e.source === "cls-last");
-    const last = cls.at(-1);
-    if (!last) continue;
-    const g = mine.grid;
-    rows.push(
-      images.slice(0, last.maps.length).map((img, i) =>
-        overlay(
-          img,
-          { data: Float32Array.from(last.maps[i]), height: g, width: g, channels: 1 },
-          0.45,
-        )
-      ),
-    );
-    labels.push(`${knob} (s${mine.seed}, ep ${last.epoch})`);
+    for (const source of ["cls-last", "rollout"]) {
+      const last = mine.entries.filter((e) => e.source === source).at(-1);
+      if (!last) continue;
+      const g = mine.grid;
+      rows.push(
+        images.slice(0, last.maps.length).map((img, i) =>
+          overlay(
+            img,
+            { data: Float32Array.from(last.maps[i]), height: g, width: g, channels: 1 },
+            0.45,
+          )
+        ),
+      );
+      labels.push(`${knob}, ${source} (s${mine.seed}, ep ${last.epoch})`);
+    }
   }
   if (rows.length === 0) return false;
   rows.unshift([...images.slice(0, rows[0].length)]);
@@ -345,7 +346,7 @@ export async function writeStudyMaps(
   await imageGridPng(path, rows, {
     rowLabels: labels,
     scale: 4,
-    title: "CLS attention (last block) per knob, same training images",
+    title: "Last-block CLS attention and rollout per knob, same training images",
   });
   return true;
 }
