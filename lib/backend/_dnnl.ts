@@ -537,21 +537,7 @@ class Primitives {
     kind: "gelu" | "geluBackward" | "toBf16",
     n: number,
   ): ((ptrs: Deno.PointerValue[]) => void) | null {
-    const key = `${kind}:${n}`;
-    const hit = this.#eltwiseByKey.get(key);
-    if (hit !== undefined) {
-      this.#eltwiseByKey.delete(key);
-      this.#eltwiseByKey.set(key, hit);
-      return hit;
-    }
-    let made: { run: (ptrs: Deno.PointerValue[]) => void; destroy(): void } | null = null;
-    try {
-      made = this.#makeEltwise(kind, n);
-    } catch {
-      made = null;
-    }
-    this.#remember(key, made);
-    return made?.run ?? null;
+    return this.#cached(`${kind}:${n}`, () => this.#makeEltwise(kind, n));
   }
 
   #eltwiseDestroy = new Map<string, () => void>();
@@ -563,7 +549,17 @@ class Primitives {
     dstStrides: readonly number[],
     scale: number,
   ): ((ptrs: Deno.PointerValue[]) => void) | null {
-    const key = `strided:${dims}:${srcStrides}:${dstStrides}:${scale}`;
+    return this.#cached(
+      `strided:${dims}:${srcStrides}:${dstStrides}:${scale}`,
+      () => this.#makeStrided(dims, srcStrides, dstStrides, scale),
+    );
+  }
+
+  /** The runner made for `key` (LRU), or made now; null (remembered) when it cannot be. */
+  #cached(
+    key: string,
+    make: () => { run: (ptrs: Deno.PointerValue[]) => void; destroy(): void } | null,
+  ): ((ptrs: Deno.PointerValue[]) => void) | null {
     const hit = this.#eltwiseByKey.get(key);
     if (hit !== undefined) {
       this.#eltwiseByKey.delete(key);
@@ -572,18 +568,10 @@ class Primitives {
     }
     let made: { run: (ptrs: Deno.PointerValue[]) => void; destroy(): void } | null = null;
     try {
-      made = this.#makeStrided(dims, srcStrides, dstStrides, scale);
+      made = make();
     } catch {
-      made = null;
+      made = null; // the caller's own kernel runs instead
     }
-    this.#remember(key, made);
-    return made?.run ?? null;
-  }
-
-  #remember(
-    key: string,
-    made: { run: (ptrs: Deno.PointerValue[]) => void; destroy(): void } | null,
-  ): void {
     this.#eltwiseByKey.set(key, made?.run ?? null);
     if (made) this.#eltwiseDestroy.set(key, made.destroy);
     if (this.#eltwiseByKey.size > Primitives.CAP) {
@@ -592,6 +580,7 @@ class Primitives {
       this.#eltwiseDestroy.get(oldKey)?.();
       this.#eltwiseDestroy.delete(oldKey);
     }
+    return made?.run ?? null;
   }
 
   #makeStrided(
@@ -651,6 +640,7 @@ class Primitives {
       this.#check(s.dnnl_memory_create!(out, md, this.#engine, null), "dnnl_memory_create");
       mems.push(outPointer(out));
     }
+    // dnnl_exec_arg_t { int arg; dnnl_memory_t memory; }: 16 bytes each
     const args = new Uint8Array(16 * mems.length);
     const view = new DataView(args.buffer);
     argIds.forEach((arg, i) => {
@@ -838,40 +828,19 @@ class Primitives {
     } finally {
       s.dnnl_primitive_desc_destroy?.(pd);
     }
-    const mems: Deno.PointerValue[] = [];
-    for (const md of bmd ? [src, wei, dst, bmd] : [src, wei, dst]) {
-      this.#check(s.dnnl_memory_create!(out, md, this.#engine, null), "dnnl_memory_create");
-      mems.push(outPointer(out));
-    }
-    // dnnl_exec_arg_t { int arg; dnnl_memory_t memory; }: 16 bytes each
-    const args = new Uint8Array(16 * mems.length);
-    const view = new DataView(args.buffer);
-    [ARG_SRC, ARG_WEIGHTS, ARG_DST, ARG_BIAS].slice(0, mems.length).forEach((arg, i) => {
-      view.setInt32(16 * i, arg, true);
-      view.setBigUint64(16 * i + 8, BigInt(Deno.UnsafePointer.value(mems[i])), true);
-    });
-    const stream = this.#stream;
-    const [ma, mb, mc, mbias] = mems;
+    const r = this.#runner(
+      prim,
+      bmd ? [src, wei, dst, bmd] : [src, wei, dst],
+      bmd ? [ARG_SRC, ARG_WEIGHTS, ARG_DST, ARG_BIAS] : [ARG_SRC, ARG_WEIGHTS, ARG_DST],
+      `matmul (${impl}, ${batch} x ${m}x${n}x${k})`,
+    );
     return {
       impl,
       run: (a, b, c, biasRow) => {
-        s.dnnl_memory_set_data_handle!(ma, a);
-        s.dnnl_memory_set_data_handle!(mb, b);
-        s.dnnl_memory_set_data_handle!(mc, c);
-        if (mbias !== undefined) {
-          if (!biasRow) throw new Error("oneDNN matmul: made with a bias, run without one");
-          s.dnnl_memory_set_data_handle!(mbias, biasRow);
-        }
-        const st = s.dnnl_primitive_execute!(prim, stream, mems.length, args);
-        if (st !== 0) {
-          throw new Error(`oneDNN matmul (${impl}, ${batch} x ${m}x${n}x${k}) status ${st}`);
-        }
-        s.dnnl_stream_wait!(stream);
+        if (bmd && !biasRow) throw new Error("oneDNN matmul: made with a bias, run without one");
+        r.run(bmd ? [a, b, c, biasRow!] : [a, b, c]);
       },
-      destroy: () => {
-        for (const mm of mems) s.dnnl_memory_destroy?.(mm);
-        s.dnnl_primitive_destroy?.(prim);
-      },
+      destroy: r.destroy,
     };
   }
 }
