@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { loadSavedConfig } from "../config/mod.ts";
+import { type Config, loadSavedConfig } from "../config/mod.ts";
 import { mimTrainFlops, saliencyFlops } from "../mim/flops.ts";
 import { readMetrics } from "../run/metrics.ts";
 import { writeFileAtomic } from "../util/fs.ts";
@@ -297,11 +297,20 @@ async function mtimeIso(path: string): Promise<string> {
 }
 
 /** Counted FLOPs of a finished run from its metrics (plan sizes per epoch) and shape. */
-export async function countedFlops(runDir: string): Promise<number> {
-  const config = await loadSavedConfig(runDir);
-  const info = JSON.parse(await Deno.readTextFile(`${runDir}/run.json`));
+export async function countedFlops(
+  runDir: string,
+  read: {
+    config?: Readonly<Config>;
+    info?: Record<string, unknown>;
+    epochs?: readonly Record<string, unknown>[];
+  } = {},
+): Promise<number> {
+  const config = read.config ?? await loadSavedConfig(runDir);
+  // deno-lint-ignore no-explicit-any
+  const info: any = read.info ?? JSON.parse(await Deno.readTextFile(`${runDir}/run.json`));
   const shape: VitShape = info.shape ?? resolveShape(config.model, info.channels, info.imageSize);
-  const epochs = (await readMetrics(`${runDir}/metrics.jsonl`)).filter((r) => r.type === "epoch");
+  const epochs = read.epochs ??
+    (await readMetrics(`${runDir}/metrics.jsonl`)).filter((r) => r.type === "epoch");
   const imagesPerEpoch = info.stepsPerEpoch * config.train.batchSize;
   let flops = 0;
   for (const e of epochs) {
@@ -376,15 +385,17 @@ export async function recordFromRunFolder(
     prov = head;
     dataset = String(head.dataset ?? "");
   } else {
-    prov = (await readJson(`${runDir}/run.json`)) ?? {};
-    dataset = (await loadSavedConfig(runDir)).data.name;
+    const runJson = await readJson(`${runDir}/run.json`);
+    prov = runJson ?? {};
+    const config = await loadSavedConfig(runDir);
+    dataset = config.data.name;
     const epochs = (await readMetrics(`${runDir}/metrics.jsonl`)).filter((r) => r.type === "epoch");
     attnCurve = attnCurveOf(epochs);
     const last = epochs.at(-1);
     if (last) {
       counts = { masked: num(last.masked), thrown: num(last.thrown), visible: num(last.visible) };
     }
-    flops = await countedFlops(runDir);
+    flops = await countedFlops(runDir, { config, info: runJson ?? undefined, epochs }); // read once
     pretrainSeconds = num(head.pretrainSeconds) ?? 0;
     saliencySeconds = num(head.saliencySeconds) ?? 0;
     finalLoss = num(head.finalLoss);
