@@ -22,7 +22,7 @@ import {
   splitFeatures,
 } from "../eval/linprobe_run.ts";
 import { buildModel, modelImageSize } from "../run/model.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { readJsonOrNull, writeFileAtomic } from "../util/fs.ts";
 import { gitCommit } from "../run/mod.ts";
 import type { ReproBudget } from "./plan.ts";
 
@@ -36,14 +36,6 @@ export interface RandomInitOptions {
   threads: number;
   command: string;
   quiet?: boolean;
-}
-
-async function readJson(path: string): Promise<Record<string, unknown> | null> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path));
-  } catch {
-    return null;
-  }
 }
 
 const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
@@ -144,9 +136,12 @@ export async function probeRandomInit(o: RandomInitOptions): Promise<void> {
     }
     const objPath = `${runDir}/eval/attention_on_object.json`;
     const images = b.objectImages > 0
-      ? Math.min(b.objectImages, (await readJson(`${lpDir}/result.json`))?.testImages as number)
+      ? Math.min(
+        b.objectImages,
+        (await readJsonOrNull(`${lpDir}/result.json`))?.testImages as number,
+      )
       : null;
-    const savedObj = await readJson(objPath);
+    const savedObj = await readJsonOrNull(objPath);
     // the first objectImages test images (all when 0), as for the pre-trained runs
     if (!savedObj || (images !== null && savedObj.images !== images)) {
       changed = true;
@@ -165,7 +160,7 @@ export async function probeRandomInit(o: RandomInitOptions): Promise<void> {
         ds.close?.();
       }
     }
-    if (changed || !(await readJson(`${runDir}/random_init.json`))) {
+    if (changed || !(await readJsonOrNull(`${runDir}/random_init.json`))) {
       await writeFileAtomic(
         `${runDir}/random_init.json`,
         json({

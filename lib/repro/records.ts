@@ -15,7 +15,7 @@
 import { type Config, loadSavedConfig } from "../config/mod.ts";
 import { mimTrainFlops, saliencyFlops } from "../mim/flops.ts";
 import { readMetrics } from "../run/metrics.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { readJsonOrNull, writeFileAtomic } from "../util/fs.ts";
 import type { VitShape } from "../vit/presets.ts";
 import { resolveShape } from "../vit/vit.ts";
 import type { ReproBudget, ReproRun } from "./plan.ts";
@@ -279,14 +279,6 @@ export function mergeRecords(
   return { runs: sortRecords([...byKey.values()]), fromFolders, disagreements };
 }
 
-async function readJson(path: string): Promise<Record<string, unknown> | null> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path));
-  } catch {
-    return null;
-  }
-}
-
 async function mtimeIso(path: string): Promise<string> {
   try {
     const m = (await Deno.stat(path)).mtime;
@@ -362,13 +354,15 @@ export async function recordFromRunFolder(
 ): Promise<ReproRecord | string> {
   const randomInit = run.kind === "random-init";
   const marker = randomInit ? `${runDir}/random_init.json` : `${runDir}/summary.json`;
-  const head = await readJson(marker);
+  const head = await readJsonOrNull(marker);
   if (!head) return randomInit ? "random-init probe not finished" : "pre-training not finished";
-  const lp = await readJson(`${runDir}/linprobe/result.json`);
+  const lp = await readJsonOrNull(`${runDir}/linprobe/result.json`);
   if (isProbed(run, budget) && !lp) return "no linear probe result";
-  const ft = isFinetuned(run, budget) ? await readJson(`${runDir}/finetune/result.json`) : null;
+  const ft = isFinetuned(run, budget)
+    ? await readJsonOrNull(`${runDir}/finetune/result.json`)
+    : null;
   if (isFinetuned(run, budget) && !ft) return "no fine-tune result";
-  const obj = await readJson(`${runDir}/eval/attention_on_object.json`);
+  const obj = await readJsonOrNull(`${runDir}/eval/attention_on_object.json`);
   if (!obj) return "no attention-on-object result";
   // percent, rounded to 1e-6 (an accuracy on N <= 10^8 images is exact; no 28.999999999999996)
   const pct = (v: unknown) => (typeof v === "number" ? Number((100 * v).toFixed(6)) : null);
@@ -385,7 +379,7 @@ export async function recordFromRunFolder(
     prov = head;
     dataset = String(head.dataset ?? "");
   } else {
-    const runJson = await readJson(`${runDir}/run.json`);
+    const runJson = await readJsonOrNull(`${runDir}/run.json`);
     prov = runJson ?? {};
     const config = await loadSavedConfig(runDir);
     dataset = config.data.name;

@@ -45,3 +45,15 @@ export async function writeFileAtomic(
     throw err;
   }
 }
+
+/**
+ * The parsed JSON object in `path`, or null when the file is missing, unreadable or not JSON
+ * (for optional result files: a half-written or absent one reads as "not there yet").
+ */
+export async function readJsonOrNull(path: string): Promise<Record<string, unknown> | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return null;
+  }
+}
