@@ -17,13 +17,15 @@ import { initBackend, usePrecision } from "../backend/mod.ts";
 import {
   type Config,
   deepFreeze,
+  loadSavedConfig,
   resolveConfig,
   saveConfig,
   validateConfig,
 } from "../config/mod.ts";
 import { pretrain } from "../pretrain/mod.ts";
-import { formatDuration, loadRun, RUN_FILES, runPaths } from "../run/mod.ts";
+import { formatDuration, readRunInfo, RUN_FILES, runPaths } from "../run/mod.ts";
 import { PRESETS } from "../vit/presets.ts";
+import { resolveShape } from "../vit/vit.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { type DetectBudget, detectBudget, parseBackbones, TABLE3_BACKBONES } from "./budgets.ts";
 import { openCocoDataset, readCocoJson } from "./coco.ts";
@@ -164,12 +166,13 @@ async function backboneShape(runDirs: Record<string, string | null>, b: DetectBu
   let patchSize = PRESETS[b.pretrain.preset].patchSize;
   const pretrained = Object.keys(runDirs).filter((n) => runDirs[n]);
   for (const [i, n] of pretrained.entries()) {
-    const run = await loadRun(runDirs[n]!);
-    const s = run.model.encoder.shape;
-    run.model.dispose();
+    // run.json and config.json say the shape: no checkpoint to read, no model to build
+    const config = await loadSavedConfig(runDirs[n]!);
+    const info = await readRunInfo(runDirs[n]!);
+    const s = info.shape ?? resolveShape(config.model, info.channels, info.imageSize);
     if (i === 0) {
       const { patchSize: ps, dim, depth, heads, mlpRatio } = s;
-      model = { preset: run.config.model.preset, patchSize: ps, dim, depth, heads, mlpRatio };
+      model = { preset: config.model.preset, patchSize: ps, dim, depth, heads, mlpRatio };
       imageSize = s.imageSize;
       patchSize = s.patchSize;
     } else if (
