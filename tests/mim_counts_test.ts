@@ -87,7 +87,6 @@ function plannedCounts(
       model,
       dataset,
       imageSize: side,
-      runDir: "/nonexistent",
       log: () => {},
     });
     const box = FULL_BOX;
@@ -196,7 +195,6 @@ function plannedCountsWith(extra: string[]): Counts {
       model,
       dataset: makeSynthetic({ count: 2, size: 28, channels: 1 }),
       imageSize: 28,
-      runDir: "/nonexistent",
       log: () => {},
     });
     const box = FULL_BOX;

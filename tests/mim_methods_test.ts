@@ -201,7 +201,7 @@ Deno.test("AMT_STRATEGIES is none + the sampler's STRATEGIES, and PLANNERS has o
     for (const strategy of AMT_STRATEGIES) {
       const planner = buildPlanner(
         { ...config, amt: { ...config.amt, strategy, throwRatio: 0 } },
-        { model, dataset, imageSize: 28, runDir: "/nonexistent", log: () => {} },
+        { model, dataset, imageSize: 28, log: () => {} },
       );
       if (strategy === "none") {
         assert.equal(planner.name, "random-units");
@@ -217,7 +217,6 @@ Deno.test("AMT_STRATEGIES is none + the sampler's STRATEGIES, and PLANNERS has o
           model,
           dataset,
           imageSize: 28,
-          runDir: "/nonexistent",
           log: () => {},
         }),
       /amt.strategy "toString" is not available; valid: none, amt/,

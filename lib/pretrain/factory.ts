@@ -21,7 +21,6 @@ export interface PlannerContext {
   model: MimModel;
   dataset: Dataset;
   imageSize: number;
-  runDir: string;
   log: (s: string) => void;
 }
 

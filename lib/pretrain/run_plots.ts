@@ -398,7 +398,6 @@ export async function writeAllRunFigures(
       model,
       dataset,
       imageSize: info.imageSize,
-      runDir,
       log: () => {},
     });
     const loaded = await loadCheckpoint(paths.checkpoint);

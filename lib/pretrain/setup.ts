@@ -212,7 +212,7 @@ async function openRun(
       weightDecay: train.weightDecay,
       clipGrad: train.clipGrad,
     });
-    const planner = buildPlanner(config, { model, dataset: ds, imageSize, runDir, log });
+    const planner = buildPlanner(config, { model, dataset: ds, imageSize, log });
     built = planner;
     // kNN accuracy and attention on the object over pre-training (eval.knnEvery /
     // eval.attnEvery epochs); a dataset given in code has no labelled splits for the kNN
