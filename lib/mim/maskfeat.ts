@@ -23,10 +23,10 @@ import { ParamStore } from "../vit/params.ts";
 import type { VitShape } from "../vit/presets.ts";
 import { VisionTransformer } from "../vit/vit.ts";
 import { type HogOptions, HogTargets } from "./hog.ts";
-import { disposePlanTensors, type PlanTensors, uploadPlan } from "./mae.ts";
+import { type PlanTensors, uploadPlan } from "./mae.ts";
 import type { MaskPlan } from "./plan.ts";
 import type { MimModel, TrainCall } from "./types.ts";
-import { encodeWithMaskTokens } from "./simmim.ts";
+import { encodeWithMaskTokens, headOnMasked, withPlan } from "./simmim.ts";
 
 /** MaskFeat options. */
 export interface MaskFeatOptions {
@@ -81,9 +81,7 @@ export class MaskFeat implements MimModel {
    * @returns predicted HOG [B*Km, F], row-major as `plan.masked`
    */
   decode(tokens: tf.Tensor3D, plan: MaskPlan): tf.Tensor2D {
-    const B = plan.batch, Km = plan.numMasked, D = this.options.shape.dim;
-    const out = tokens.slice([0, 1 + plan.numVisible, 0], [B, Km, D]); // [B, Km, D]
-    return this.head.apply(out).reshape([B * Km, this.features.dim]) as tf.Tensor2D;
+    return headOnMasked(this.head, tokens, plan);
   }
 
   /**
@@ -117,12 +115,7 @@ export class MaskFeat implements MimModel {
 
   /** {@link MimModel.predict}: the predicted HOG of the masked patches, [B*Km, F]. */
   predict(patches: tf.Tensor2D, plan: MaskPlan): tf.Tensor2D {
-    const idx = uploadPlan(plan);
-    try {
-      return tf.tidy(() => this.decode(this.encode(patches, plan, idx), plan));
-    } finally {
-      disposePlanTensors(idx);
-    }
+    return withPlan(plan, (idx) => this.decode(this.encode(patches, plan, idx), plan));
   }
 
   /** Trainable variables. */

@@ -53,6 +53,30 @@ export function encodeWithMaskTokens(
   return encoder.forwardTokens(x, false, train).tokens;
 }
 
+/**
+ * The mask-token methods' head on the masked tokens (after CLS and the visible ones), one row
+ * per masked patch in `plan.masked` order.
+ *
+ * @param tokens [B, 1+Kv+Km, D]
+ * @returns [B*Km, out]
+ */
+export function headOnMasked(head: Linear, tokens: tf.Tensor3D, plan: MaskPlan): tf.Tensor2D {
+  const B = plan.batch, Km = plan.numMasked, D = tokens.shape[2];
+  const out = tokens.slice([0, 1 + plan.numVisible, 0], [B, Km, D]); // [B, Km, D]
+  const y = head.apply(out); // [B, Km, out]
+  return y.reshape([B * Km, y.shape[y.shape.length - 1]]) as tf.Tensor2D;
+}
+
+/** `f(idx)` in a tidy scope with the plan uploaded, and the plan's tensors freed after. */
+export function withPlan(plan: MaskPlan, f: (idx: PlanTensors) => tf.Tensor2D): tf.Tensor2D {
+  const idx = uploadPlan(plan);
+  try {
+    return tf.tidy(() => f(idx));
+  } finally {
+    disposePlanTensors(idx);
+  }
+}
+
 /** SimMIM encoder + linear head, owning its parameters. */
 export class SimMim implements MimModel {
   readonly method = "simmim";
@@ -85,9 +109,7 @@ export class SimMim implements MimModel {
 
   /** Head on the masked tokens: [B*Km, p*p*C]. */
   decode(tokens: tf.Tensor3D, plan: MaskPlan): tf.Tensor2D {
-    const B = plan.batch, Km = plan.numMasked, D = this.options.shape.dim;
-    const out = tokens.slice([0, 1 + plan.numVisible, 0], [B, Km, D]); // [B, Km, D]
-    return this.head.apply(out).reshape([B * Km, this.encoder.patchDim]) as tf.Tensor2D;
+    return headOnMasked(this.head, tokens, plan);
   }
 
   /** L1 over masked pixels / (masked pixels * C), i.e. the mean absolute error. */
@@ -102,12 +124,7 @@ export class SimMim implements MimModel {
   }
 
   predict(patches: tf.Tensor2D, plan: MaskPlan): tf.Tensor2D {
-    const idx = uploadPlan(plan);
-    try {
-      return tf.tidy(() => this.decode(this.encode(patches, plan, idx), plan));
-    } finally {
-      disposePlanTensors(idx);
-    }
+    return withPlan(plan, (idx) => this.decode(this.encode(patches, plan, idx), plan));
   }
 
   variables(): tf.Variable[] {
