@@ -140,11 +140,11 @@ export function studyResults(records: readonly ReproRecord[], budget: ReproBudge
 const row = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
 const pct = (v: number, d = 1) => (Number.isFinite(v) ? (100 * v).toFixed(d) : "-");
 
-/** `mean ± sd (n)` in percent, or the single value. */
+/** `mean ± sd (each value)` in points (values in seed order), or the single value. */
 function meanSd(xs: readonly number[]): string {
   if (xs.length === 0) return "-";
   if (xs.length === 1) return `${pct(xs[0])} (n=1)`;
-  return `${pct(mean(xs))} ± ${pct(sampleSd(xs))} (n=${xs.length})`;
+  return `${pct(mean(xs))} ± ${pct(sampleSd(xs))} (${xs.map((x) => pct(x)).join(", ")})`;
 }
 
 /** The one-sample 95 % t interval of the mean, in points, or "-" under 2 values. */
@@ -168,8 +168,8 @@ export function renderStudyTables(s: StudyResults, budget: ReproBudget): string 
       "object (patches' pixels above 0.1), minus the object's area (what a uniform map scores), " +
       `in points: mean ± sd over seeds, on the first ${
         budget.monitorImages ?? 256
-      } training images after each monitored epoch, and on all test images after the last. ` +
-      "Above 0: the map prefers the object. Intervals: one-sample 95 % t intervals of the " +
+      } training images after each monitored epoch, and on all test images after the last; ` +
+      "each seed's value in seed order in brackets. Above 0: the map prefers the object. Intervals: one-sample 95 % t intervals of the " +
       "excess over the seeds.",
     "",
   );
