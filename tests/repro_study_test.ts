@@ -87,6 +87,7 @@ Deno.test("the study's runs train only when named, and carry the knob's settings
   assert.equal(knobOfRecord("knob-registers-4"), "registers=4");
   assert.equal(knobOfRecord("mae-amt-45-40"), "strategy=amt");
   assert.equal(knobOfRecord("mae-random-throw-45-40"), null);
+  assert.equal(knobOfRecord("random-init"), "untrained");
 });
 
 Deno.test("each knob run's config differs from MAE random's in its knob's keys only", () => {

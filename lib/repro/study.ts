@@ -73,24 +73,26 @@ export interface StudyResults {
 /** The knob a record's run changes (`default` for the MAE random run), or null. */
 export function knobOfRecord(id: string): string | null {
   if (id === STUDY_DEFAULT_ID) return "default";
-  return STUDY_KNOBS.find((k) => k.id === id)?.knob ?? STRATEGY_ROWS[id]?.knob ?? null;
+  return STUDY_KNOBS.find((k) => k.id === id)?.knob ?? OTHER_ROWS[id]?.knob ?? null;
 }
 
 /**
- * The masking runs at the default setting whose monitored maps join the study's rows: where the
- * attention lands when training masks by it (what AMT's premise needs to hold while it runs).
+ * The other rows of the study: the untrained encoder (where the map starts), and the masking
+ * runs at the default setting, whose monitored maps say where the attention lands when training
+ * masks by it (what AMT's premise needs to hold while it runs).
  */
-const STRATEGY_ROWS: Readonly<Record<string, { knob: string; why: string }>> = {
+const OTHER_ROWS: Readonly<Record<string, { knob: string; why: string }>> = {
+  "random-init": { knob: "untrained", why: "the same encoder at initialisation, not pre-trained" },
   "mae-attn-75": { knob: "strategy=attn-mask", why: "MAE masking the most attended 75 %" },
   "mae-amt-45-40": { knob: "strategy=amt", why: "MAE+AMT 45/40 (cls-last map)" },
   "mae-amt-rollout-45-40": { knob: "strategy=amt+rollout", why: "MAE+AMT 45/40, rollout map" },
 };
 
-/** Every row of the study in table order: the default, the knobs, the masking runs. */
+/** Every row of the study in table order: the default, the knobs, the others. */
 const ROW_ORDER: readonly { knob: string; why: string }[] = [
   { knob: "default", why: "MAE random, the budget's settings" },
   ...STUDY_KNOBS.map((k) => ({ knob: k.knob, why: k.why })),
-  ...Object.values(STRATEGY_ROWS),
+  ...Object.values(OTHER_ROWS),
 ];
 
 /** The study's rows from a budget's records. */
