@@ -171,11 +171,14 @@ Deno.test("renderStudyTables() shows the excess over the area with sd, interval 
   const half = tQuantile(0.975, 2) / Math.sqrt(3);
   assert.match(
     md,
-    /\| default \| 6\.0 ± 1\.0 \(5\.0, 7\.0, 6\.0\) \| 6\.0 ± 1\.0 \(5\.0, 7\.0, 6\.0\) \|/,
+    /\| default \| 6\.0 ± 1\.0 \(s0 5\.0, s1 7\.0, s2 6\.0\) \| 6\.0 ± 1\.0 \(s0 5\.0, s1 7\.0, s2 6\.0\) \|/,
   );
   assert.ok(md.includes(`[${(6 - half).toFixed(1)}, ${(6 + half).toFixed(1)}]`), md);
   assert.match(md, /\| default \|.*\| 3\/3 \|/);
-  assert.match(md, /\| normalize=unit \| -9\.0 ± 1\.0 \(-10\.0, -8\.0, -9\.0\) .*\| 0\/3 \|/);
+  assert.match(
+    md,
+    /\| normalize=unit \| -9\.0 ± 1\.0 \(s0 -10\.0, s1 -8\.0, s2 -9\.0\) .*\| 0\/3 \|/,
+  );
   // against the default: -15 points, Welch interval below 0
   assert.match(
     md,

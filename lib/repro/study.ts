@@ -142,11 +142,13 @@ export function studyResults(records: readonly ReproRecord[], budget: ReproBudge
 const row = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
 const pct = (v: number, d = 1) => (Number.isFinite(v) ? (100 * v).toFixed(d) : "-");
 
-/** `mean ± sd (each value)` in points (values in seed order), or the single value. */
-function meanSd(xs: readonly number[]): string {
+/** `mean ± sd (s0 v0, s1 v1, ...)` in points, or `v (s2)` for one run; "-" for none. */
+function meanSd(vs: readonly StudyVariant[]): string {
+  const xs = vs.map((v) => v.attnOnObject - v.objectArea);
+  const each = vs.map((v, i) => `s${v.seed} ${pct(xs[i])}`).join(", ");
   if (xs.length === 0) return "-";
-  if (xs.length === 1) return `${pct(xs[0])} (n=1)`;
-  return `${pct(mean(xs))} ± ${pct(sampleSd(xs))} (${xs.map((x) => pct(x)).join(", ")})`;
+  if (xs.length === 1) return `${pct(xs[0])} (s${vs[0].seed})`;
+  return `${pct(mean(xs))} ± ${pct(sampleSd(xs))} (${each})`;
 }
 
 /** The one-sample 95 % t interval of the mean, in points, or "-" under 2 values. */
@@ -171,7 +173,7 @@ export function renderStudyTables(s: StudyResults, budget: ReproBudget): string 
       `in points: mean ± sd over seeds, on the first ${
         budget.monitorImages ?? 256
       } training images after each monitored epoch, and on all test images after the last; ` +
-      "each seed's value in seed order in brackets. Above 0: the map prefers the object. Intervals: one-sample 95 % t intervals of the " +
+      "each seed's value in brackets. Above 0: the map prefers the object. Intervals: one-sample 95 % t intervals of the " +
       "excess over the seeds.",
     "",
   );
@@ -210,9 +212,9 @@ export function renderStudyTables(s: StudyResults, budget: ReproBudget): string 
       const above = last.filter((v) => v.attnOnObject > v.objectArea).length;
       out.push(row([
         knob,
-        ...epochs.map((e) => meanSd(excess(at(e)))),
+        ...epochs.map((e) => meanSd(at(e))),
         interval(excess(last)),
-        meanSd(excess(test)),
+        meanSd(test),
         area.length ? pct(mean(area)) : "-",
         last.length ? `${above}/${last.length}` : "-",
       ]));
