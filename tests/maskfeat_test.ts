@@ -7,7 +7,7 @@ import { tf } from "./_tf.ts";
 import { initBackend } from "../lib/backend/mod.ts";
 import { resolveConfig } from "../lib/config/mod.ts";
 import { ConfigError } from "../lib/config/errors.ts";
-import { mimForwardFlops, mimTrainFlops } from "../lib/mim/flops.ts";
+import { mimForwardFlops, mimTrainFlops } from "../lib/mim/methods.ts";
 import { gaussianWindow, hogCellHistograms, HogTargets } from "../lib/mim/hog.ts";
 import { MaskFeat } from "../lib/mim/maskfeat.ts";
 import type { MaskPlan } from "../lib/mim/plan.ts";

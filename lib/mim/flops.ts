@@ -1,7 +1,9 @@
 /**
  * Counted FLOPs (a multiply-add = 2 FLOPs) of MIM training steps and saliency
  * passes, from the model shape and the plan's group sizes. Used for the
- * paper's cost column (Table 2) next to measured wall-clock.
+ * paper's cost column (Table 2) next to measured wall-clock. The pieces are here
+ * (blocks, patch embedding, HOG, the saliency pass); each method composes its step in its
+ * registry entry (`methods.ts`: `stepFlops`, `mimForwardFlops`, `mimTrainFlops`).
  *
  * Norms, softmax, GELU and the optimiser are left out: they are linear in the
  * token count and small next to the matrix products.
@@ -43,60 +45,21 @@ export function hogFlops(s: VitShape): number {
   return s.imageSize * s.imageSize * s.channels * (2 * 2 * 6 + 3 + 1);
 }
 
-/**
- * Forward FLOPs per image of one MIM step.
- *
- * MAE: encoder on CLS + visible; decoder on CLS + visible + masked.
- * SimMIM: encoder on CLS + visible + masked (mask tokens); linear head on masked.
- * MaskFeat: as SimMIM, its linear head predicting F = (p / cell)^2 * C * bins HOG values per
- * masked patch, plus the HOG targets ({@linkcode hogFlops}).
- */
-export function mimForwardFlops(
-  method: string,
-  s: VitShape,
-  plan: PlanSizes,
-  hog: HogFlopsOptions = {},
-): number {
-  const ppc = s.patchSize * s.patchSize * s.channels;
-  const { masked: Km, visible: Kv } = plan;
-  const embed = 2 * Kv * ppc * s.dim;
-  if (method === "mae") {
-    const enc = s.depth * blockFlops(1 + Kv, s.dim, s.mlpRatio);
-    const decEmbed = 2 * (1 + Kv) * s.dim * s.decoderDim;
-    const dec = s.decoderDepth * blockFlops(1 + Kv + Km, s.decoderDim, s.mlpRatio);
-    const pred = 2 * Km * s.decoderDim * ppc;
-    return embed + enc + decEmbed + dec + pred;
-  }
-  if (method === "simmim") {
-    const enc = s.depth * blockFlops(1 + Kv + Km, s.dim, s.mlpRatio);
-    return embed + enc + 2 * Km * s.dim * ppc;
-  }
-  if (method === "maskfeat") {
-    const cells = s.patchSize / (hog.cellSize ?? 2);
-    const F = cells * cells * s.channels * (hog.bins ?? 9);
-    const enc = s.depth * blockFlops(1 + Kv + Km, s.dim, s.mlpRatio);
-    return embed + enc + 2 * Km * s.dim * F + hogFlops(s);
-  }
-  throw new RangeError(`mimForwardFlops: unknown method "${method}"`);
+/** The parts of one MIM step's forward FLOPs per image (see `MimMethod.stepFlops`). */
+export interface StepFlops {
+  /** Patch embedding, encoder, decoder and head: what the backward pass runs again (twice). */
+  network: number;
+  /** Targets computed from the image without gradients (MaskFeat's HOG), else 0. */
+  targets: number;
 }
 
-/**
- * Training FLOPs per image (forward + backward ~ 3x forward; MaskFeat's HOG
- * targets, which need no backward pass, once).
- */
-export function mimTrainFlops(
-  method: string,
-  s: VitShape,
-  plan: PlanSizes,
-  hog: HogFlopsOptions = {},
-): number {
-  const targets = method === "maskfeat" ? hogFlops(s) : 0;
-  return 3 * (mimForwardFlops(method, s, plan, hog) - targets) + targets;
+/** The patch embedding of the `visible` patches: each a `p*p*C -> D` product. */
+export function embedFlops(s: VitShape, visible: number): number {
+  return 2 * visible * s.patchSize * s.patchSize * s.channels * s.dim;
 }
 
 /** Forward FLOPs per image of a saliency pass (encoder on all L + 1 tokens). */
 export function saliencyFlops(s: VitShape): number {
   const L = (s.imageSize / s.patchSize) ** 2;
-  const ppc = s.patchSize * s.patchSize * s.channels;
-  return 2 * L * ppc * s.dim + s.depth * blockFlops(1 + L, s.dim, s.mlpRatio);
+  return embedFlops(s, L) + s.depth * blockFlops(1 + L, s.dim, s.mlpRatio);
 }

@@ -31,6 +31,14 @@
  * @module
  */
 import type { VitShape } from "../vit/presets.ts";
+import {
+  blockFlops,
+  embedFlops,
+  hogFlops,
+  type HogFlopsOptions,
+  type PlanSizes,
+  type StepFlops,
+} from "./flops.ts";
 import type { Counting } from "./_count_rule.ts";
 import type { HogOptions } from "./hog.ts";
 import { MaskedAutoencoder } from "./mae.ts";
@@ -97,7 +105,18 @@ export interface MimMethod {
   build(shape: VitShape, options: MethodBuildOptions): MimModel;
   /** Its own random masking: the plan of `amt.strategy: none` and of AMT's warm-up. */
   randomPlanner(options: RandomPlannerOptions): MaskPlanner;
+  /** Counted forward FLOPs per image of one step with `plan`'s group sizes (`flops.ts`). */
+  stepFlops(s: VitShape, plan: PlanSizes, hog: HogFlopsOptions): StepFlops;
 }
+
+/** The mask-token methods' step: encoder on CLS + visible + masked, a head of `out` per masked. */
+function maskTokenStep(s: VitShape, plan: PlanSizes, out: number): number {
+  const T = 1 + plan.visible + plan.masked;
+  return embedFlops(s, plan.visible) + s.depth * blockFlops(T, s.dim, s.mlpRatio) +
+    2 * plan.masked * s.dim * out;
+}
+
+const pixelsPerPatch = (s: VitShape) => s.patchSize * s.patchSize * s.channels;
 
 const MAE_CONVENTIONS: Readonly<MethodConventions> = Object.freeze({
   maskRatio: 0.75,
@@ -123,6 +142,15 @@ const ENTRIES = {
       }),
     // per patch: a `mim.maskUnit` above the patch is AMT's weighting unit only
     randomPlanner: (o) => new RandomMaskPlanner(o.maskRatio, o.counting),
+    // encoder on CLS + visible; decoder on CLS + visible + masked; pixels of the masked
+    stepFlops: (s, plan) => ({
+      network: embedFlops(s, plan.visible) +
+        s.depth * blockFlops(1 + plan.visible, s.dim, s.mlpRatio) +
+        2 * (1 + plan.visible) * s.dim * s.decoderDim +
+        s.decoderDepth * blockFlops(1 + plan.visible + plan.masked, s.decoderDim, s.mlpRatio) +
+        2 * plan.masked * s.decoderDim * pixelsPerPatch(s),
+      targets: 0,
+    }),
   },
   simmim: {
     name: "simmim",
@@ -132,6 +160,8 @@ const ENTRIES = {
     build: (shape, o) => new SimMim({ shape, seed: o.seed }),
     randomPlanner: (o) =>
       new UnitRandomMaskPlanner(o.maskRatio, o.maskUnit / o.patchSize, o.counting),
+    // a linear head predicting each masked patch's pixels
+    stepFlops: (s, plan) => ({ network: maskTokenStep(s, plan, pixelsPerPatch(s)), targets: 0 }),
   },
   maskfeat: {
     name: "maskfeat",
@@ -146,6 +176,13 @@ const ENTRIES = {
     build: (shape, o) => new MaskFeat({ shape, seed: o.seed, hog: o.hog }),
     randomPlanner: (o) =>
       new UnitRandomMaskPlanner(o.maskRatio, o.maskUnit / o.patchSize, o.counting),
+    // a linear head predicting F = (p / cell)^2 * C * bins HOG values per masked patch, and the
+    // HOG targets (no backward)
+    stepFlops: (s, plan, hog) => {
+      const cells = s.patchSize / (hog.cellSize ?? 2);
+      const F = cells * cells * s.channels * (hog.bins ?? 9);
+      return { network: maskTokenStep(s, plan, F), targets: hogFlops(s) };
+    },
   },
 } satisfies Record<string, MimMethod>;
 
@@ -182,4 +219,39 @@ export function mimMethod(name: string): MimMethod {
   const m = findMethod(name);
   if (!m) throw new RangeError(`mim.method "${name}" is not available; use ${methodList()}`);
   return m;
+}
+
+/**
+ * Forward FLOPs per image of one MIM step: the method's {@linkcode MimMethod.stepFlops}.
+ *
+ * @throws {RangeError} for an unregistered method.
+ */
+export function mimForwardFlops(
+  method: string,
+  s: VitShape,
+  plan: PlanSizes,
+  hog: HogFlopsOptions = {},
+): number {
+  const f = stepFlopsOf(method, s, plan, hog);
+  return f.network + f.targets;
+}
+
+/**
+ * Training FLOPs per image: forward + backward ~ 3x the network's forward; targets computed
+ * without gradients (MaskFeat's HOG) once.
+ */
+export function mimTrainFlops(
+  method: string,
+  s: VitShape,
+  plan: PlanSizes,
+  hog: HogFlopsOptions = {},
+): number {
+  const f = stepFlopsOf(method, s, plan, hog);
+  return 3 * f.network + f.targets;
+}
+
+function stepFlopsOf(method: string, s: VitShape, plan: PlanSizes, hog: HogFlopsOptions) {
+  const m = findMethod(method);
+  if (!m) throw new RangeError(`mimForwardFlops: unknown method "${method}"`);
+  return m.stepFlops(s, plan, hog);
 }

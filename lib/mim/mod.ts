@@ -57,19 +57,21 @@ export {
   type MethodBuildOptions,
   type MethodConventions,
   MIM_METHODS,
+  mimForwardFlops,
   type MimMethod,
   mimMethod,
   type MimMethodName,
+  mimTrainFlops,
   type RandomPlannerOptions,
 } from "./methods.ts";
 
 // Counted FLOPs and reconstructions.
 export {
+  embedFlops,
   hogFlops,
   type HogFlopsOptions,
-  mimForwardFlops,
-  mimTrainFlops,
   type PlanSizes,
   saliencyFlops,
+  type StepFlops,
 } from "./flops.ts";
 export { reconstructImages, type Reconstruction, type Reconstructions } from "./reconstruct.ts";

@@ -13,7 +13,8 @@
  * @module
  */
 import { type Config, loadSavedConfig } from "../config/mod.ts";
-import { mimTrainFlops, saliencyFlops } from "../mim/flops.ts";
+import { saliencyFlops } from "../mim/flops.ts";
+import { mimTrainFlops } from "../mim/methods.ts";
 import { readMetrics } from "../run/metrics.ts";
 import { readJsonOrNull, writeFileAtomic } from "../util/fs.ts";
 import type { VitShape } from "../vit/presets.ts";
