@@ -6,7 +6,9 @@
  * wall-clock) of the strategies at the default setting.
  *
  * Written by every rebuild of a budget that monitors attention: `results/saliency/results.json`,
- * `tables.md` and `maps.png` (the kept maps of each knob's seed-0 run on the same images).
+ * `tables.md` and `maps.png` (the kept maps of each row's lowest monitored seed, on the same
+ * images). Besides the knobs, the rows include the untrained encoder and the runs that mask by
+ * the map (`strategy=...`).
  *
  * @module
  */
