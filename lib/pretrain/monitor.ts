@@ -57,7 +57,7 @@ export interface MonitorMapsEntry {
 export interface MonitorMapsFile {
   /** Patches per side. */
   grid: number;
-  /** Images scored per epoch. */
+  /** Images whose maps are kept per epoch (the first ones scored). */
   images: number;
   entries: MonitorMapsEntry[];
 }
