@@ -433,6 +433,37 @@ interface HeadsAttrs {
 }
 
 /** `[B*T, 3D]` fused projections -> q (scaled), k, v as `[B, H, T, hd]`. */
+/**
+ * The head split (`rows` -> q, k, v) or merge (q, k, v -> `rows`) as three oneDNN strided copies,
+ * q scaled by `scale`; false (nothing written) where oneDNN is not loaded or cannot copy.
+ *
+ * @param rows `[B*T, 3D]` the fused projection's rows
+ * @param parts q, k, v, each `[B, H, T, hd]`
+ */
+function nativeHeadsCopy(
+  backend: unknown,
+  way: "split" | "merge",
+  [B, T, H, hd]: readonly number[],
+  scale: number,
+  rows: Float32Array,
+  parts: readonly Float32Array[],
+): boolean {
+  const native = nativeEltwise(rows.length);
+  if (native === null || !isWasmBackend(backend)) return false;
+  const D = H * hd;
+  const rowStrides = [T * 3 * D, 3 * D, hd, 1], headStrides = [H * T * hd, hd, T * hd, 1];
+  const done = parts.every((part, p) => {
+    const row = heapAt(backend, rows.byteOffset + 4 * p * D),
+      head = heapAt(backend, part.byteOffset);
+    const s = p === 0 ? scale : 1;
+    return way === "split"
+      ? native.copyStrided([B, T, H, hd], rowStrides, headStrides, s, row, head)
+      : native.copyStrided([B, T, H, hd], headStrides, rowStrides, s, head, row);
+  });
+  if (done) countNative(way === "split" ? "splitHeads" : "mergeHeads");
+  return done;
+}
+
 function splitHeads(args: KArgs): tf.TensorInfo[] {
   const { x } = args.inputs as Record<string, tf.TensorInfo>;
   const { batch: B, heads: H, scale } = args.attrs as unknown as HeadsAttrs;
@@ -440,27 +471,9 @@ function splitHeads(args: KArgs): tf.TensorInfo[] {
   const shape = [B, H, T, hd];
   const { ins: [xs], outs, infos } = io(args.backend, [x], [shape, shape, shape]);
   // oneDNN's threaded strided copy where it is loaded: rows [B, T, (3,) H, hd] -> [B, H, T, hd]
-  const native = nativeEltwise(xs.length);
-  const be = args.backend;
-  if (native !== null && isWasmBackend(be)) {
-    const dims = [B, T, H, hd],
-      rows = [T * 3 * D, 3 * D, hd, 1],
-      heads = [H * T * hd, hd, T * hd, 1];
-    const done = [0, 1, 2].every((p) =>
-      native.copyStrided(
-        dims,
-        rows,
-        heads,
-        p === 0 ? scale : 1,
-        heapAt(be, xs.byteOffset + 4 * p * D),
-        heapAt(be, outs[p].byteOffset),
-      )
-    );
-    if (done) {
-      countNative("splitHeads");
-      return infos;
-    }
-  }
+  if (
+    nativeHeadsCopy(args.backend, "split", [B, T, H, hd], scale, xs, outs)
+  ) return infos;
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       const row = (b * T + t) * 3 * D;
@@ -484,26 +497,8 @@ function mergeHeads(args: KArgs): tf.TensorInfo {
   const { scale } = args.attrs as unknown as HeadsAttrs;
   const [B, H, T, hd] = q.shape, D = H * hd;
   const { ins: [qs, ks, vs], outs: [out], infos } = io(args.backend, [q, k, v], [[B * T, 3 * D]]);
-  const native = nativeEltwise(out.length);
-  const be = args.backend;
-  if (native !== null && isWasmBackend(be)) {
-    const dims = [B, T, H, hd],
-      rows = [T * 3 * D, 3 * D, hd, 1],
-      heads = [H * T * hd, hd, T * hd, 1];
-    const done = [qs, ks, vs].every((part, p) =>
-      native.copyStrided(
-        dims,
-        heads,
-        rows,
-        p === 0 ? scale : 1,
-        heapAt(be, part.byteOffset),
-        heapAt(be, out.byteOffset + 4 * p * D),
-      )
-    );
-    if (done) {
-      countNative("mergeHeads");
-      return infos[0];
-    }
+  if (nativeHeadsCopy(args.backend, "merge", [B, T, H, hd], scale, out, [qs, ks, vs])) {
+    return infos[0];
   }
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {

@@ -18,7 +18,7 @@ import type { Dataset } from "../data/mod.ts";
 import { attentionOnObject } from "../eval/attention.ts";
 import { makeKnnMonitor } from "../eval/knn.ts";
 import type { MimModel } from "../mim/types.ts";
-import { writeFileAtomic } from "../util/fs.ts";
+import { readJsonOrNull, writeFileAtomic } from "../util/fs.ts";
 
 /** Images whose maps the attention monitor keeps per epoch. */
 export const MONITOR_MAP_IMAGES = 8;
@@ -76,13 +76,8 @@ export function monitorSources(list: string): EncoderMapSource[] {
 
 /** Reads `eval/attention_monitor.json`, or null when the run has none (or it does not parse). */
 export async function readMonitorMaps(path: string): Promise<MonitorMapsFile | null> {
-  try {
-    const x = JSON.parse(await Deno.readTextFile(path)) as MonitorMapsFile;
-    return Array.isArray(x?.entries) ? x : null;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof SyntaxError) return null;
-    throw e;
-  }
+  const x = await readJsonOrNull(path) as MonitorMapsFile | null;
+  return Array.isArray(x?.entries) ? x : null;
 }
 
 /**
