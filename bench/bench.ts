@@ -1,7 +1,7 @@
 /**
- * `deno task bench --preset=vit-tiny-32|fashion-mnist [--out=FILE.json] [--steps=8]
+ * `deno task bench --preset=vit-tiny-32|fashion-mnist|reference [--out=FILE.json] [--steps=8]
  *  [--repeats=3] [--backend=auto|wasm|cpu|webgpu|tensorflow] [--threads=N] [--only=name,...]
- *  [--precision=fp32|bf16|auto]`
+ *  [--precision=fp32|bf16|auto] [--batch=N]`
  *
  * Times full training steps (forward + backward + AdamW update) of the fixed
  * benchmark models, the saliency pass and the data pipeline: 2 warm-up steps, then
@@ -57,6 +57,12 @@ const PRESETS: Record<string, BenchPreset> = {
   "fashion-mnist": {
     shape: { ...VIT_PRESETS["vit-tiny-28"], channels: 1 },
     batch: 64,
+    data: "fashion-mnist",
+  },
+  // the step of the reference-scale run (issue #14: vit-tiny-28, batch 256)
+  reference: {
+    shape: { ...VIT_PRESETS["vit-tiny-28"], channels: 1 },
+    batch: 256,
     data: "fashion-mnist",
   },
 };
@@ -166,13 +172,19 @@ export async function runBench(opts: {
   repeats?: number;
   /** Matmul precision: `fp32` (default), `bf16` or `auto`. */
   precision?: string;
+  /** Overrides the preset's training batch (to fit a step's fixed cost: time = a + b * batch). */
+  batch?: number;
 }): Promise<Record<string, unknown>> {
-  const preset = PRESETS[opts.preset];
-  if (!preset) {
+  const named = PRESETS[opts.preset];
+  if (!named) {
     throw new RangeError(
       `--preset=${opts.preset}: unknown; valid: ${Object.keys(PRESETS).join(", ")}`,
     );
   }
+  if (opts.batch !== undefined && !(Number.isInteger(opts.batch) && opts.batch >= 1)) {
+    throw new RangeError(`--batch=${opts.batch}: a whole number >= 1`);
+  }
+  const preset = { ...named, batch: opts.batch ?? named.batch };
   if (!(opts.steps >= 8)) throw new RangeError(`--steps=${opts.steps}: at least 8 are timed`);
   repeats = opts.repeats ?? 3;
   if (!(Number.isInteger(repeats) && repeats >= 1)) {
@@ -266,7 +278,8 @@ async function runCases(
     });
     console.log(`${"saliency-b256".padEnd(18)} ${ms.toFixed(1).padStart(8)} ms/batch`);
   }
-  if (want("data-augment-b64")) {
+  const dataCase = `data-augment-b${B}`;
+  if (want(dataCase)) {
     // decode + crop + flip (loadBatch) + map crop and per-patch weights + patchify, as a step does
     const ds = preset.data === "fashion-mnist"
       ? await openDataset({ name: "fashion-mnist", root: "", split: "train", limit: 4096 })
@@ -291,13 +304,13 @@ async function runCases(
     });
     const ms = Math.min(...times);
     results.push({
-      name: "data-augment-b64",
+      name: dataCase,
       ms_per_step: ms,
       images_per_s: B * 1000 / ms,
       steps: opts.steps,
       medians: times,
     });
-    console.log(`${"data-augment-b64".padEnd(18)} ${ms.toFixed(1).padStart(8)} ms/batch`);
+    console.log(`${dataCase.padEnd(18)} ${ms.toFixed(1).padStart(8)} ms/batch`);
   }
   sampleRss();
   return {
@@ -330,6 +343,7 @@ if (import.meta.main) {
       only: { type: "string" },
       repeats: { type: "string", default: "3" },
       precision: { type: "string", default: "fp32" },
+      batch: { type: "string" },
     },
     strict: true,
   });
@@ -342,6 +356,7 @@ if (import.meta.main) {
       only: values.only?.split(","),
       repeats: Number(values.repeats),
       precision: values.precision,
+      batch: values.batch === undefined ? undefined : Number(values.batch),
     });
     const rows = report.results as BenchResult[];
     console.log(

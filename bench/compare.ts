@@ -22,6 +22,12 @@ export function compareReports(ours: Report, theirs: Report): string {
       `thread counts differ (${ours.threads} vs ${theirs.threads}): compare like with like`,
     );
   }
+  // PyTorch reports name their preset since the reference preset (older ones do not)
+  if (ours.preset && theirs.preset && ours.preset !== theirs.preset) {
+    throw new RangeError(
+      `presets differ (${ours.preset} vs ${theirs.preset}): compare like with like`,
+    );
+  }
   const byName = new Map(theirs.results.map((r) => [r.name, r]));
   const rows = [
     "| case | amt-mim ms/step | images/s | PyTorch ms/step | images/s | ours / PyTorch |",

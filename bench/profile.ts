@@ -1,9 +1,10 @@
 /**
  * `deno run -A bench/profile.ts [--case=mae|amt|simmim|saliency] [--threads=N] [--top=25]
- *  [--precision=fp32|bf16]`
+ *  [--precision=fp32|bf16] [--preset=vit-tiny-32|reference]`
  *
  * One vit-tiny-32 training step (batch 64, after 2 warm-up steps; `amt`: MAE at 45 % masked /
- * 40 % thrown), or one saliency pass over
+ * 40 % thrown; `--preset=reference`: the reference-scale run's vit-tiny-28 step, 1 channel,
+ * batch 256), or one saliency pass over
  * 256 images (`--case=saliency`), under `tf.profile`: kernel
  * time and launch count by kernel name, the three costliest input shapes of each, and the
  * matMul time split into plain 2-D and batched products. The tool behind the kernel work in
@@ -40,8 +41,12 @@ async function main(): Promise<void> {
       backend: { type: "string", default: "wasm" },
       top: { type: "string", default: "25" },
       precision: { type: "string", default: "fp32" },
+      preset: { type: "string", default: "vit-tiny-32" },
     },
   });
+  if (values.preset !== "vit-tiny-32" && values.preset !== "reference") {
+    throw new RangeError(`--preset=${values.preset}: use vit-tiny-32 or reference`);
+  }
   if (!["mae", "amt", "simmim", "saliency"].includes(values.case!)) {
     throw new RangeError(`--case=${values.case}: use mae, amt, simmim or saliency`);
   }
@@ -50,8 +55,13 @@ async function main(): Promise<void> {
     throw new RangeError(`--precision=${values.precision}: use fp32 or bf16`);
   }
   setMatmulPrecision(values.precision);
-  const shape = { ...PRESETS["vit-tiny-32"], channels: 3 };
-  const B = 64, L = 64, P = 48;
+  const reference = values.preset === "reference";
+  const shape = reference
+    ? { ...PRESETS["vit-tiny-28"], channels: 1 }
+    : { ...PRESETS["vit-tiny-32"], channels: 3 };
+  const B = reference ? 256 : 64;
+  const L = (shape.imageSize / shape.patchSize) ** 2;
+  const P = shape.patchSize ** 2 * shape.channels;
   const rng = makeRng(0, "profile");
   const patches = tf.tensor2d(
     Float32Array.from({ length: B * L * P }, () => rng() * 2 - 1),
@@ -69,7 +79,7 @@ async function main(): Promise<void> {
   });
   const plan = () =>
     values.case === "simmim"
-      ? unitRandomMaskPlan(B, L, 2, 0.6, rng)
+      ? unitRandomMaskPlan(B, L, reference ? 1 : 2, 0.6, rng)
       : values.case === "amt"
       ? sampleMaskPlans(Float32Array.from({ length: B * L }, () => rng()), B, {
         maskRatio: 0.45,
@@ -78,13 +88,18 @@ async function main(): Promise<void> {
         rng,
       })
       : randomMaskPlan(B, L, 0.75, rng);
-  const images = makeSynthetic({ count: 256, size: 32, channels: 3, seed: 1 });
+  const images = makeSynthetic({
+    count: 256,
+    size: shape.imageSize,
+    channels: shape.channels,
+    seed: 1,
+  });
   const step = values.case === "saliency"
     ? async () => {
       await computeSaliency(
         (model as MaskedAutoencoder).encoder,
         images,
-        { imageSize: 32, batchSize: 256 },
+        { imageSize: shape.imageSize, batchSize: 256 },
       );
     }
     : async () => {

@@ -14,9 +14,9 @@ random index plan, gathering the visible/masked patches and position
 embeddings, forward, loss, backward, AdamW step, reading the loss. The patch
 table itself is made once per case (data loading is not timed).
 
-    .venv/bin/python bench/pytorch_bench.py [--preset vit-tiny-32|fashion-mnist]
+    .venv/bin/python bench/pytorch_bench.py [--preset vit-tiny-32|fashion-mnist|reference]
         [--threads 2] [--steps 10] [--repeats 3] [--attn sdpa|explicit]
-        [--only name,...] [--out FILE.json] [--config] [--autocast off|bf16]
+        [--only name,...] [--out FILE.json] [--config] [--autocast off|bf16] [--batch N]
 
 --autocast bf16 runs each step's forward and loss under
 torch.autocast("cpu", dtype=torch.bfloat16) (PyTorch's CPU mixed precision: matmuls in
@@ -46,13 +46,14 @@ import torch.nn.functional as F  # noqa: E402
 CASES = ["mae-random-75", "mae-amt-45-40", "simmim-random-60", "simmim-amt-44-26", "saliency-b256"]
 
 # Encoder / decoder widths are the same for both presets (the TS "vit-tiny" shape).
+# "reference" is the reference-scale run's step (vit-tiny-28, batch 256; issue #14).
 PRESETS = {
-    "vit-tiny-32": {"image": 32, "patch": 4, "channels": 3},
-    "fashion-mnist": {"image": 28, "patch": 4, "channels": 1},
+    "vit-tiny-32": {"image": 32, "patch": 4, "channels": 3, "batch": 64},
+    "fashion-mnist": {"image": 28, "patch": 4, "channels": 1, "batch": 64},
+    "reference": {"image": 28, "patch": 4, "channels": 1, "batch": 256},
 }
 DIM, DEPTH, HEADS, MLP_RATIO = 192, 6, 3, 4
 DEC_DIM, DEC_DEPTH, DEC_HEADS = 128, 2, 4
-BATCH = 64
 SALIENCY_BATCH = 256
 
 # Token counts each preset must produce (checked against the counting rules below).
@@ -64,7 +65,7 @@ EXPECTED = {
         "simmim-amt-44-26": (32, 20, 12),
     },
     "fashion-mnist": {
-        "mae-random-75": (37, 0, 12),
+        "mae-random-75": (36, 0, 13),
         "mae-amt-45-40": (22, 19, 8),
         "simmim-random-60": (30, 0, 19),
         "simmim-amt-44-26": (22, 13, 14),
@@ -227,9 +228,9 @@ class SimMIM(nn.Module):
 
 def plan_counts(name: str, L: int, U: int, unit: int) -> tuple[int, int, int]:
     """(masked, thrown, visible) patch counts of a case."""
-    if name == "mae-random-75":
-        kv = int(L * (1 - 0.75))
-        return L - kv, 0, kv
+    if name == "mae-random-75":  # the toolkit's rule: floor of the masked count (36 / 13 at L = 49)
+        km = math.floor(L * 0.75)
+        return km, 0, L - km
     if name == "mae-amt-45-40":  # MAE counts with floor
         km = math.floor(L * 0.45)
         kt = math.floor(L * (0.45 + 0.40)) - km
@@ -327,8 +328,9 @@ def train_case(name: str, preset: dict, mode: str, steps: int, rep: int,
     model = (MAE if name.startswith("mae") else SimMIM)(P, grid, mode)
     opt = optimizer_for(model)
     gen = torch.Generator().manual_seed(1000 * rep + CASES.index(name))
-    patches = torch.rand(BATCH, L, P, generator=gen) * 2 - 1  # made once: data loading is not timed
-    draw, _ = make_planner(name, BATCH, grid, unit, gen)
+    B = preset["batch"]
+    patches = torch.rand(B, L, P, generator=gen) * 2 - 1  # made once: data loading is not timed
+    draw, _ = make_planner(name, B, grid, unit, gen)
 
     def step():
         visible, masked = draw()
@@ -387,6 +389,7 @@ def main() -> int:
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "explicit"],
                     help="sdpa: F.scaled_dot_product_attention; explicit: softmax(q k^T) v (as the TS side)")
     ap.add_argument("--only", help="comma-separated case names")
+    ap.add_argument("--batch", type=int, help="overrides the preset's training batch")
     ap.add_argument("--out", help="write the JSON report here")
     ap.add_argument("--config", action="store_true", help="print torch.__config__.show() first")
     ap.add_argument("--autocast", default="off", choices=["off", "bf16"],
@@ -402,19 +405,24 @@ def main() -> int:
         ap.error(f"--only: unknown case(s) {', '.join(bad)}; valid: {', '.join(CASES)}")
 
     torch.set_num_threads(args.threads)
-    preset = PRESETS[args.preset]
+    preset = dict(PRESETS[args.preset])
+    if args.batch is not None:
+        if args.batch < 1:
+            ap.error(f"--batch={args.batch}: at least 1")
+        preset["batch"] = args.batch
     grid = preset["image"] // preset["patch"]
     unit = 2 if preset["image"] % (2 * preset["patch"]) == 0 else 1
     for n in names:
-        if n in EXPECTED[args.preset]:
+        expected = EXPECTED["fashion-mnist" if args.preset == "reference" else args.preset]
+        if n in expected:
             got = make_planner(n, 1, grid, unit, torch.Generator())[1]
-            assert got == EXPECTED[args.preset][n], (n, got)
+            assert got == expected[n], (n, got)
 
     if args.config:
         print(torch.__config__.show())
     env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "OMP_", "MKL_"))}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), attention {args.attn}, "
-          f"autocast {args.autocast}, preset {args.preset}, batch {BATCH}")
+          f"autocast {args.autocast}, preset {args.preset}, batch {preset['batch']}")
     print(f"cpu: {cpu_model()} ({os.cpu_count()} logical); env: {env or '-'}")
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -434,7 +442,7 @@ def main() -> int:
     print("|---|---|---|---|---|")
     for n in names:
         ms = min(medians[n])
-        imgs = (SALIENCY_BATCH if n == "saliency-b256" else BATCH) * 1000.0 / ms
+        imgs = (SALIENCY_BATCH if n == "saliency-b256" else preset["batch"]) * 1000.0 / ms
         results.append({"name": n, "ms_per_step": round(ms, 3), "images_per_s": round(imgs, 2)})
         print(f"| {n} | {ms:.1f} | {imgs:.0f} | {', '.join(f'{m:.1f}' for m in medians[n])} | {min(cpu_ms[n]):.1f} |")
     by = {r["name"]: r["ms_per_step"] for r in results}
@@ -444,7 +452,8 @@ def main() -> int:
 
     if args.out:
         report = {"backend": "pytorch-cpu", "torch": torch.__version__, "threads": torch.get_num_threads(),
-                  "autocast": None if args.autocast == "off" else args.autocast, "results": results}
+                  "autocast": None if args.autocast == "off" else args.autocast,
+                  "preset": args.preset, "batch": preset["batch"], "results": results}
         tmp = args.out + ".tmp"
         with open(tmp, "w") as f:
             json.dump(report, f, indent=2)

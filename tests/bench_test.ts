@@ -35,13 +35,30 @@ Deno.test("runBench() reports the named cases, threads and matmul, and no tensor
   };
   assert.equal(mem.tensorsAtEnd, mem.tensorsAfterWarmup, "tensors grow across steps");
   assert.ok((report.memory.peakRssBytes as number) > 0);
+  // the reference-scale run's step: batch 256, and the data case is named for its batch
+  const ref = await runBench({
+    preset: "reference",
+    steps: 8,
+    repeats: 1,
+    backend: "wasm",
+    threads: 0,
+    only: ["data-augment-b256", "data-augment-b64"],
+  }) as { batch: number; results: { name: string; ms_per_step: number; images_per_s: number }[] };
+  assert.equal(ref.batch, 256);
+  assert.deepEqual(ref.results.map((r) => r.name), ["data-augment-b256"]);
+  const r0 = ref.results[0];
+  assert.ok(Math.abs(r0.images_per_s - 256_000 / r0.ms_per_step) < 1e-6 * r0.images_per_s);
   await assert.rejects(
     runBench({ preset: "nope", steps: 8, backend: "wasm", threads: 0 }),
-    /--preset=nope: unknown; valid: vit-tiny-32, fashion-mnist/,
+    /--preset=nope: unknown; valid: vit-tiny-32, fashion-mnist, reference/,
   );
   await assert.rejects(
     runBench({ preset: "vit-tiny-32", steps: 4, backend: "wasm", threads: 0 }),
     /--steps=4: at least 8/,
+  );
+  await assert.rejects(
+    runBench({ preset: "vit-tiny-32", steps: 8, backend: "wasm", threads: 0, batch: 0 }),
+    /--batch=0: a whole number >= 1/,
   );
 });
 
@@ -70,4 +87,8 @@ Deno.test("compareReports() lines cases up with PyTorch's and refuses mismatched
   assert.match(table, /\| data-augment-b64 \| 4\.0 \| 16000 \| - \| - \| - \|/);
   assert.match(table, /amt-mim 0\.650, PyTorch 0\.700/);
   assert.throws(() => compareReports(ours, { ...theirs, threads: 1 }), /thread counts differ/);
+  assert.throws(
+    () => compareReports({ ...ours, preset: "reference" }, { ...theirs, preset: "vit-tiny-32" }),
+    /presets differ \(reference vs vit-tiny-32\)/,
+  );
 });

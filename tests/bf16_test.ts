@@ -24,6 +24,7 @@ import {
   backendSummary,
   bf16Missing,
   bf16Stats,
+  dnnlFp32,
   initBackend,
   matmulPrecision,
   matmulStats,
@@ -32,8 +33,10 @@ import {
   resetMatmulStats,
   resolvePrecision,
   setBf16Cache,
+  setDnnlFp32,
   setMatmulPrecision,
 } from "../lib/backend/mod.ts";
+import { fp32GemmFromEnv } from "../lib/backend/_blas.ts";
 import { convertToBf16 } from "../lib/backend/_bf16.ts";
 import { setSimdEnabled } from "../lib/backend/fused.ts";
 import type { WasmBackendLike } from "../lib/backend/_wasm_types.ts";
@@ -519,6 +522,78 @@ Deno.test("batched products run as one threaded oneDNN primitive in fp32, matchi
   for (let j = 0; j < got.length; j++) {
     assert.ok(Math.abs(got[j] - ref.out[j]) <= (gamma(16) + 2 * U32) * ref.mag[j], `[${j}]`);
   }
+});
+
+Deno.test("2-D fp32 products and the fp32 dense layer run on oneDNN's f32 primitive within fp32 error, or on sgemm when it is off", async () => {
+  if (backendSummary().dnnl === undefined) {
+    console.log(`not run: oneDNN is not loaded (${info.bf16})`);
+    assert.ok(!requireDnnl, "AMT_REQUIRE_DNNL=1 but oneDNN did not load");
+    return;
+  }
+  assert.equal(dnnlFp32(), true, "on by default when AMT_FP32_GEMM is unset");
+  // |C - AB|_ij <= gamma_K sum_k |a_ik||b_kj| for an fp32 product (plus float64's own error)
+  const check = (
+    label: string,
+    got: Float32Array,
+    ref: { out: Float64Array; mag: Float64Array; K: number },
+  ) => {
+    const bound = gamma(ref.K) + ref.K * U64;
+    for (let j = 0; j < got.length; j++) {
+      const e = Math.abs(got[j] - ref.out[j]);
+      assert.ok(
+        e <= bound * ref.mag[j] + 1e-30,
+        `${label} [${j}]: ${e} > ${bound} * ${ref.mag[j]}`,
+      );
+    }
+  };
+  try {
+    for (const on of [true, false]) {
+      setDnnlFp32(on);
+      for (const [i, c] of CASES.entries()) {
+        if (c.sa.length !== 2 || c.sb.length !== 2) continue;
+        const na = c.sa.reduce((p, q) => p * q, 1), nb = c.sb.reduce((p, q) => p * q, 1);
+        const a = values(na, 70 + i), b = values(nb, 90 + i);
+        resetMatmulStats();
+        const got = await matMulData(c, a, b);
+        const st = matmulStats();
+        const ref = reference(c, a, b);
+        check(`${c.label} (oneDNN ${on})`, got, ref);
+        const rows = c.ta ? c.sa[1] : c.sa[0], n = c.tb ? c.sb[0] : c.sb[1];
+        if (ref.K > 0 && rows > 1 && n > 1) {
+          const want = on ? { fp32Dnnl: 1, fp32: 0 } : { fp32Dnnl: 0, fp32: 1 };
+          assert.deepEqual(
+            { fp32Dnnl: st.fp32Dnnl, fp32: st.fp32 },
+            want,
+            `${c.label}: ${JSON.stringify(st)}`,
+          );
+        }
+      }
+      // the dense layer with its bias fused: x [37, 24] w [24, 19] + b
+      const x = values(37 * 24, 7), w = values(24 * 19, 8), bias = values(19, 9);
+      resetMatmulStats();
+      const y = tf.tidy(() =>
+        ops.linear(tf.tensor2d(x, [37, 24]), tf.tensor2d(w, [24, 19]), tf.tensor1d(bias))
+      );
+      const got = await y.data() as Float32Array;
+      y.dispose();
+      assert.equal(matmulStats()[on ? "fp32Dnnl" : "fp32"], 1, JSON.stringify(matmulStats()));
+      const ref = reference(
+        { sa: [37, 24], sb: [24, 19], ta: false, tb: false, label: "dense" },
+        x,
+        w,
+      );
+      for (let j = 0; j < ref.out.length; j++) {
+        ref.out[j] += bias[j % 19];
+        ref.mag[j] += Math.abs(bias[j % 19]); // the bias joins the sum: one more rounding
+      }
+      check(`dense + bias (oneDNN ${on})`, got, { ...ref, K: ref.K + 1 });
+    }
+  } finally {
+    setDnnlFp32(true);
+  }
+  assert.equal(fp32GemmFromEnv(undefined), true);
+  assert.equal(fp32GemmFromEnv("blas"), false);
+  assert.throws(() => fp32GemmFromEnv("mkl"), /AMT_FP32_GEMM=mkl: use dnnl or blas/);
 });
 
 Deno.test("on the cpu backend auto resolves to fp32 with the reason, and bf16 throws", async () => {

@@ -28,7 +28,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { WasmBackendLike } from "./_wasm_types.ts";
-import { cpuBf16, type Dnnl, DNNL_HINT } from "./_dnnl.ts";
+import { type BatchedMatmul, cpuBf16, type Dnnl, DNNL_HINT } from "./_dnnl.ts";
 import { beginBf16Product, bf16Operand, clearBf16Cache } from "./_bf16.ts";
 import { attachNativeEltwise, heapPointer } from "./_native_eltwise.ts";
 
@@ -187,10 +187,11 @@ export function dnnlActive(): Dnnl | null {
   return blasActive() ? dnnl : null;
 }
 
-/** e.g. `oneDNN 2.6.3 bf16 (avx512_bf16, OpenMP; GELU and bf16 copies)`. */
+/** e.g. `oneDNN 2.6.3 bf16 (avx512_bf16, OpenMP; GELU and bf16 copies; fp32 products)`. */
 export function dnnlLabel(d: Dnnl): string {
   const eltwise = d.eltwise ? "; GELU and bf16 copies" : "";
-  return `oneDNN ${d.version} bf16 (${cpuBf16().note}, ${d.runtime}${eltwise})`;
+  const fp32 = fp32OnDnnl && d.batchedApi ? "; fp32 products" : "";
+  return `oneDNN ${d.version} bf16 (${cpuBf16().note}, ${d.runtime}${eltwise}${fp32})`;
 }
 
 function dnnlThreads(d: Dnnl): string {
@@ -299,9 +300,61 @@ export interface MatmulStats {
   batchedLoop: number;
   /** Products kept in fp32 in bf16 mode because one output side is 1 (reductions). */
   vectorFp32: number;
+  /** 2-D fp32 products (dense layers included) run as oneDNN's f32 matmul primitive. */
+  fp32Dnnl: number;
 }
 
-const stats: MatmulStats = { fp32: 0, bf16: 0, batchedPrimitive: 0, batchedLoop: 0, vectorFp32: 0 };
+const stats: MatmulStats = {
+  fp32: 0,
+  bf16: 0,
+  batchedPrimitive: 0,
+  batchedLoop: 0,
+  vectorFp32: 0,
+  fp32Dnnl: 0,
+};
+
+/** Where 2-D fp32 products run when oneDNN is loaded: `AMT_FP32_GEMM=dnnl|blas`. */
+export const FP32_GEMM_CHOICES = ["dnnl", "blas"] as const;
+let fp32OnDnnl = true;
+
+/**
+ * Runs 2-D fp32 products (dense layers, their gradients, any plain `tf.matMul`) on oneDNN's f32
+ * matmul primitive when oneDNN is loaded (`true`, the default), or on the BLAS `sgemm`
+ * (`false`). Measured here (`bench/results/2026-12-01c/`), the primitive ran the model's shapes
+ * at 194-227 GFLOP/s, OpenBLAS's sgemm at 116-207; and OpenBLAS's threads, spinning after each
+ * call, took a core from oneDNN's batched products and GELU between them.
+ */
+export function setDnnlFp32(on: boolean): void {
+  fp32OnDnnl = on;
+}
+
+/** Whether 2-D fp32 products go to oneDNN when it is loaded (see {@link setDnnlFp32}). */
+export function dnnlFp32(): boolean {
+  return fp32OnDnnl;
+}
+
+/** Reads `AMT_FP32_GEMM` (unset: `dnnl`). @throws on another value, naming the two. */
+export function fp32GemmFromEnv(value: string | undefined): boolean {
+  if (value === undefined || value === "" || value === "dnnl") return true;
+  if (value === "blas") return false;
+  throw new Error(
+    `AMT_FP32_GEMM=${value}: use ${FP32_GEMM_CHOICES.join(" or ")} (where 2-D fp32 products ` +
+      "run when oneDNN is loaded), or unset it",
+  );
+}
+
+/** oneDNN's f32 primitive for a 2-D fp32 product, when it should and can run it. */
+function fp32Primitive(
+  rows: number,
+  n: number,
+  k: number,
+  ta: boolean,
+  tb: boolean,
+  bias = false,
+): BatchedMatmul | null {
+  if (!fp32OnDnnl || rows <= 1 || n <= 1) return null;
+  return dnnlActive()?.batched("f32", 1, 1, rows, n, k, ta, tb, bias) ?? null;
+}
 
 /** The counters (see {@link MatmulStats}). */
 export function matmulStats(): MatmulStats {
@@ -381,10 +434,14 @@ export function installBlasMatMul(blas: Blas): void {
     const base = heapPointer(be);
     const at = (off: number) => Deno.UnsafePointer.offset(base, off);
     const lda = ta ? M : K, ldb = tb ? K : N;
+    let prim2d: BatchedMatmul | null;
     if (nb === 1) {
       if (bf16) {
         stats.bf16++;
         d!.gemmBf16(ta, tb, rows, N, K, at(offA), lda, at(offB), ldb, 0, at(offC), N);
+      } else if ((prim2d = fp32Primitive(rows, N, K, ta, tb)) !== null) {
+        stats.fp32Dnnl++;
+        prim2d.run(at(offA), at(offB), at(offC));
       } else {
         stats.fp32++;
         sgemm(
@@ -501,6 +558,15 @@ function dense(args: Parameters<tf.KernelFunc>[0], blas: Blas): tf.TensorInfo {
     }
     fillBias();
     d.gemmBf16(false, false, N, M, K, at(px), K, at(pw), M, 1, at(offC), M);
+    return out;
+  }
+  const prim = d === null ? fp32Primitive(N, M, K, false, false, true) : null;
+  if (prim !== null) {
+    stats.fp32Dnnl++;
+    const base = heapPointer(be);
+    const at = (t: tf.TensorInfo) =>
+      Deno.UnsafePointer.offset(base, be.dataIdMap.get(t.dataId).memoryOffset);
+    prim.run(at(x), at(w), at(out), at(b));
     return out;
   }
   fillBias();

@@ -56,13 +56,16 @@ import {
   blasActive,
   blasLoaded,
   dnnlActive,
+  dnnlFp32,
   dnnlLabel,
+  fp32GemmFromEnv,
   installBlasMatMul,
   loadBlas,
   matmulPrecision,
   type Precision,
   type PrecisionChoice,
   resolvePrecision,
+  setDnnlFp32,
   setMatmulPrecision,
 } from "./_blas.ts";
 import { cpuBf16, loadDnnl } from "./_dnnl.ts";
@@ -82,10 +85,13 @@ export * as ops from "./ops.ts";
  * Matmul precision (the wasm backend's native matmul; see `_blas.ts`):
  * `resolvePrecision("auto" | "fp32" | "bf16")` -> `{ precision, reason }` (after `initBackend`;
  * sets nothing; `bf16` throws where it cannot run), `setMatmulPrecision("fp32" | "bf16")`,
- * `matmulPrecision()`, `bf16Missing()` (why bf16 cannot run, or null), `matmulStats()`.
+ * `matmulPrecision()`, `bf16Missing()` (why bf16 cannot run, or null), `matmulStats()`;
+ * `setDnnlFp32(on)` / `dnnlFp32()`: whether 2-D fp32 products run on oneDNN's f32 matmul
+ * primitive when oneDNN is loaded (default on; `AMT_FP32_GEMM=blas` turns it off at start).
  */
 export {
   bf16Missing,
+  dnnlFp32,
   matmulPrecision,
   type MatmulStats,
   matmulStats,
@@ -94,6 +100,7 @@ export {
   type PrecisionChoice,
   resetMatmulStats,
   resolvePrecision,
+  setDnnlFp32,
   setMatmulPrecision,
 } from "./_blas.ts";
 /**
@@ -371,8 +378,17 @@ function envDnnl(): string {
   }
 }
 
+function envFp32Gemm(): string | undefined {
+  try {
+    return Deno.env.get("AMT_FP32_GEMM");
+  } catch {
+    return undefined; // no --allow-env
+  }
+}
+
 /** Loads oneDNN on top of the native matmul; records what bf16 has (or lacks) on `info`. */
 function withDnnl(info: BackendInfo, choice: string): void {
+  setDnnlFp32(fp32GemmFromEnv(envFp32Gemm()));
   if (!info.nativeMatmul) {
     info.bf16 = "no bf16: it needs the native matmul";
     info.bf16Available = false;
@@ -390,7 +406,9 @@ function withDnnl(info: BackendInfo, choice: string): void {
   const threads = d.threads > 0 && d.threads !== info.threads ? `, ${d.threads} threads` : "";
   info.bf16 = info.bf16Available
     ? `${dnnlLabel(d)}${threads}`
-    : `no bf16: the CPU lacks AVX512_BF16 and AMX-BF16 (oneDNN ${d.version} loaded)`;
+    : `no bf16: the CPU lacks AVX512_BF16 and AMX-BF16 (oneDNN ${d.version} loaded${
+      dnnlFp32() && d.batchedApi ? ", runs the fp32 products" : ""
+    })`;
 }
 
 /** Loads a CBLAS for wasm's matMul if asked and available; records the outcome on `info`. */
