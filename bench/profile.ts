@@ -1,6 +1,6 @@
 /**
  * `deno run -A bench/profile.ts [--case=mae|amt|simmim|saliency] [--threads=N] [--top=25]
- *  [--precision=fp32|bf16] [--preset=vit-tiny-32|reference]`
+ *  [--precision=fp32|bf16] [--preset=vit-tiny-32|reference] [--batch=N]`
  *
  * One vit-tiny-32 training step (batch 64, after 2 warm-up steps; `amt`: MAE at 45 % masked /
  * 40 % thrown; `--preset=reference`: the reference-scale run's vit-tiny-28 step, 1 channel,
@@ -42,6 +42,7 @@ async function main(): Promise<void> {
       top: { type: "string", default: "25" },
       precision: { type: "string", default: "fp32" },
       preset: { type: "string", default: "vit-tiny-32" },
+      batch: { type: "string" },
     },
   });
   if (values.preset !== "vit-tiny-32" && values.preset !== "reference") {
@@ -59,7 +60,8 @@ async function main(): Promise<void> {
   const shape = reference
     ? { ...PRESETS["vit-tiny-28"], channels: 1 }
     : { ...PRESETS["vit-tiny-32"], channels: 3 };
-  const B = reference ? 256 : 64;
+  const B = values.batch !== undefined ? Number(values.batch) : reference ? 256 : 64;
+  if (!(Number.isInteger(B) && B >= 1)) throw new RangeError(`--batch=${values.batch}: >= 1`);
   const L = (shape.imageSize / shape.patchSize) ** 2;
   const P = shape.patchSize ** 2 * shape.channels;
   const rng = makeRng(0, "profile");

@@ -215,3 +215,74 @@ Deno.test(`attention's head split and merge by oneDNN's strided copy equal the w
   }
   tf.dispose([rows, w, b]);
 });
+
+/** Float64 softmax rows and its backward `y (dy - sum(dy y))`, with the scale of each term. */
+function softmaxRef(x: Float32Array, dy: Float32Array, cols: number) {
+  const y = new Float64Array(x.length), dx = new Float64Array(x.length);
+  const mag = new Float64Array(x.length);
+  for (let o = 0; o < x.length; o += cols) {
+    let m = -Infinity, sum = 0, dot = 0, dotAbs = 0;
+    for (let j = 0; j < cols; j++) m = Math.max(m, x[o + j]);
+    for (let j = 0; j < cols; j++) sum += y[o + j] = Math.exp(x[o + j] - m);
+    for (let j = 0; j < cols; j++) {
+      y[o + j] /= sum;
+      dot += dy[o + j] * y[o + j];
+      dotAbs += Math.abs(dy[o + j] * y[o + j]);
+    }
+    for (let j = 0; j < cols; j++) {
+      dx[o + j] = y[o + j] * (dy[o + j] - dot);
+      mag[o + j] = y[o + j] * (Math.abs(dy[o + j]) + dotAbs);
+    }
+  }
+  return { y, dx, mag };
+}
+
+Deno.test(`softmax and its backward match float64: the loop (small) and oneDNN (large)${notRun}`, () => {
+  // [2, 3, 17, 17] (867 values: the loop) and [8, 4, 65, 65] (135,200: oneDNN when loaded);
+  // rows shifted by up to +-300 (the max is subtracted first), ties, and one row of equal values
+  for (const shape of [[2, 3, 17, 17], [8, 4, 65, 65]]) {
+    const n = shape.reduce((a, b) => a * b, 1), cols = shape[3];
+    let s = 99;
+    const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
+    const x = Float32Array.from(
+      { length: n },
+      (_, i) => 8 * rnd() + 600 * ((i / cols | 0) % 3 - 1) / 2,
+    );
+    x.fill(3.25, 0, cols); // equal values: exactly 1/cols each
+    x[cols] = x[cols + 1] = 5; // a tie for the max
+    const dyv = Float32Array.from({ length: n }, rnd);
+    const before = nativeEltwiseCalls();
+    const [y, dx] = tf.tidy(() => {
+      const xt = tf.tensor(x, shape), dyt = tf.tensor(dyv, shape);
+      const f = (t: tf.Tensor) => ops.softmax(t);
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), dyt)))(xt);
+      return [f(xt).dataSync().slice(), g.dataSync().slice()];
+    });
+    const calls = nativeEltwiseCalls();
+    const native = n >= NATIVE_MIN_ELEMENTS && have;
+    for (const k of ["softmax", "softmaxBackward"]) {
+      const ran = (calls[k] ?? 0) > (before[k] ?? 0);
+      assert.equal(ran, native, `${shape}: ${k} ${ran ? "ran" : "did not run"} natively`);
+    }
+    const ref = softmaxRef(x, dyv, cols);
+    let worst = 0, worstD = 0;
+    for (let i = 0; i < n; i++) {
+      worst = Math.max(worst, Math.abs(y[i] - ref.y[i]) / (ref.y[i] + 1e-30));
+      worstD = Math.max(worstD, Math.abs(dx[i] - ref.dx[i]) / (ref.mag[i] + 1e-30));
+    }
+    // In fp32 (u = 2^-24): exp within 2 ulps (oneDNN's is a polynomial), the row sum of `cols`
+    // terms within gamma_cols ~ cols u, the division 1 u: forward relative (cols + 5) u. The
+    // backward's dot product adds another gamma_cols and two roundings: (2 cols + 8) u of the
+    // terms' magnitude. (The loop computes in float64 and rounds once: far inside both.)
+    const u = 2 ** -24;
+    assert.ok(worst <= (cols + 5) * u, `${shape}: forward relative error ${worst}`);
+    assert.ok(worstD <= (2 * cols + 8) * u, `${shape}: backward relative error ${worstD}`);
+    if (!native) assert.ok(worst <= 2 * u && worstD <= 4 * u, `loop: ${worst}, ${worstD}`);
+    console.log(
+      `  softmax ${shape}: forward ${(worst / u).toFixed(2)} u, backward ${
+        (worstD / u).toFixed(2)
+      } u`,
+    );
+    for (let j = 0; j < cols; j++) assert.equal(y[j], Math.fround(1 / cols));
+  }
+});

@@ -114,6 +114,16 @@ const SYMBOLS = {
     result: "i32",
     optional: true,
   },
+  dnnl_softmax_forward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "i32"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_softmax_backward_desc_init: {
+    parameters: ["buffer", "buffer", "buffer", "i32"],
+    result: "i32",
+    optional: true,
+  },
   dnnl_reorder_primitive_desc_create: {
     parameters: ["buffer", "buffer", "pointer", "buffer", "pointer", "pointer"],
     result: "i32",
@@ -220,6 +230,16 @@ export interface DnnlEltwise {
   ): boolean;
   /** fp32 -> bf16 bits, round to nearest even (a reorder). */
   toBf16(src: Deno.PointerValue, dst: Deno.PointerValue, n: number): boolean;
+  /** `y = softmax(x)` along the rows of a row-major `[rows, cols]` (false: no primitive). */
+  softmax(x: Deno.PointerValue, y: Deno.PointerValue, rows: number, cols: number): boolean;
+  /** `dx = y (dy - sum_row(dy y))`, softmax's backward from its output `y`. */
+  softmaxBackward(
+    y: Deno.PointerValue,
+    dy: Deno.PointerValue,
+    dx: Deno.PointerValue,
+    rows: number,
+    cols: number,
+  ): boolean;
   /**
    * `dst[i] = scale * src[i]` over a 4-D index space `dims` with element strides per side (a
    * threaded strided copy: attention's head split and merge).
@@ -438,6 +458,10 @@ function makeDnnl(path: string, lib: DnnlLib, threads: number, waitPolicy: strin
     s.dnnl_primitive_attr_destroy,
     s.dnnl_primitive_attr_set_output_scales,
   ].every((f) => f !== null && f !== undefined);
+  const softmaxApi = s.dnnl_softmax_forward_desc_init !== null &&
+    s.dnnl_softmax_forward_desc_init !== undefined &&
+    s.dnnl_softmax_backward_desc_init !== null &&
+    s.dnnl_softmax_backward_desc_init !== undefined;
   const go = (kind: "gelu" | "geluBackward" | "toBf16", n: number, ptrs: Deno.PointerValue[]) => {
     const run = prims.eltwise(kind, n);
     if (run === null) return false;
@@ -449,6 +473,18 @@ function makeDnnl(path: string, lib: DnnlLib, threads: number, waitPolicy: strin
       gelu: (x, y, n) => go("gelu", n, [x, y]),
       geluBackward: (x, dy, dx, n) => go("geluBackward", n, [x, dy, dx]),
       toBf16: (src, dst, n) => go("toBf16", n, [src, dst]),
+      softmax: (x, y, rows, cols) => {
+        const run = softmaxApi ? prims.softmax(false, rows, cols) : null;
+        if (run === null) return false;
+        run([x, y]);
+        return true;
+      },
+      softmaxBackward: (y, dy, dx, rows, cols) => {
+        const run = softmaxApi ? prims.softmax(true, rows, cols) : null;
+        if (run === null) return false;
+        run([y, dy, dx]);
+        return true;
+      },
       copyStrided: (dims, ss, ds, scale, src, dst) => {
         const run = prims.strided(dims, ss, ds, scale);
         if (run === null) return false;
@@ -541,6 +577,77 @@ class Primitives {
   }
 
   #eltwiseDestroy = new Map<string, () => void>();
+
+  /**
+   * Softmax along the rows of `[rows, cols]`: forward (pointers x, y) or backward from the
+   * output (y, dy, dx). Cached like the rest.
+   */
+  softmax(
+    backward: boolean,
+    rows: number,
+    cols: number,
+  ): ((ptrs: Deno.PointerValue[]) => void) | null {
+    return this.#cached(
+      `softmax${backward ? "Backward" : ""}:${rows}:${cols}`,
+      () => this.#makeSoftmax(backward, rows, cols),
+    );
+  }
+
+  #makeSoftmax(
+    backward: boolean,
+    rows: number,
+    cols: number,
+  ): { run: (ptrs: Deno.PointerValue[]) => void; destroy(): void } | null {
+    this.#start();
+    const s = this.#s;
+    const md = this.#md([rows, cols], [cols, 1], DT_F32);
+    const out = new BigUint64Array(1);
+    const pds: Deno.PointerValue[] = [];
+    let pd: Deno.PointerValue;
+    try {
+      const fwd = new Uint8Array(OP_DESC_BYTES);
+      this.#check(
+        s.dnnl_softmax_forward_desc_init!(fwd, PROP_FORWARD_TRAINING, md, 1),
+        "dnnl_softmax_forward_desc_init",
+      );
+      this.#check(
+        s.dnnl_primitive_desc_create!(out, fwd, null, this.#engine, null),
+        "dnnl_primitive_desc_create",
+      );
+      pd = outPointer(out);
+      pds.push(pd);
+      if (backward) {
+        const bwd = new Uint8Array(OP_DESC_BYTES);
+        this.#check(
+          s.dnnl_softmax_backward_desc_init!(bwd, md, md, 1),
+          "dnnl_softmax_backward_desc_init",
+        );
+        this.#check(
+          s.dnnl_primitive_desc_create!(out, bwd, null, this.#engine, pd), // forward pd: hint
+          "dnnl_primitive_desc_create",
+        );
+        pd = outPointer(out);
+        pds.push(pd);
+      }
+      if (s.dnnl_primitive_desc_query) {
+        const str = new BigUint64Array(1);
+        if (s.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, str) === 0) {
+          if (/^ref/.test(cString(outPointer(str)))) return null;
+        }
+      }
+      this.#check(s.dnnl_primitive_create!(out, pd), "dnnl_primitive_create");
+    } finally {
+      for (const p of pds) s.dnnl_primitive_desc_destroy?.(p);
+    }
+    return backward
+      ? this.#runner(
+        outPointer(out),
+        [md, md, md],
+        [ARG_DST, ARG_DIFF_DST, ARG_DIFF_SRC],
+        `softmax backward [${rows}, ${cols}]`,
+      )
+      : this.#runner(outPointer(out), [md, md], [ARG_SRC, ARG_DST], `softmax [${rows}, ${cols}]`);
+  }
 
   /** The strided-copy reorder of {@linkcode DnnlEltwise.copyStrided}, cached like the rest. */
   strided(

@@ -30,6 +30,8 @@ const ADAMW = "AmtAdamW";
 const SUM_SQ = "AmtSumSquares";
 const COL_SUM = "AmtColumnSum";
 const SPLIT_HEADS = "AmtSplitHeads";
+const SOFTMAX_FWD = "AmtSoftmax";
+const SOFTMAX_BWD = "AmtSoftmaxBwd";
 const MERGE_HEADS = "AmtMergeHeads";
 
 const BACKENDS = ["cpu", "wasm"] as const;
@@ -323,6 +325,73 @@ function geluBwdNative(args: KArgs): tf.TensorInfo {
   return infos[0];
 }
 
+/**
+ * Softmax over the last axis: oneDNN's primitive (threaded) for large arrays, else a plain
+ * loop in float64 (max subtracted first, so no overflow). tfjs-wasm's own softmax and the
+ * broadcast products of its gradient cost about a millisecond per launch at attention's
+ * `[B, H, T, T]` shapes.
+ */
+function softmaxFwd(args: KArgs): tf.TensorInfo {
+  const { x } = args.inputs as Record<string, tf.TensorInfo>;
+  const cols = x.shape[x.shape.length - 1] ?? 1;
+  const { ins: [xs], outs: [y], infos } = io(args.backend, [x], [x.shape]);
+  const rows = cols === 0 ? 0 : xs.length / cols;
+  const native = nativeEltwise(xs.length);
+  const be = args.backend;
+  if (
+    native !== null && isWasmBackend(be) &&
+    native.softmax(heapAt(be, xs.byteOffset), heapAt(be, y.byteOffset), rows, cols)
+  ) {
+    countNative("softmax");
+    return infos[0];
+  }
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    let m = -Infinity;
+    for (let j = 0; j < cols; j++) if (xs[o + j] > m) m = xs[o + j];
+    if (m === Infinity || Number.isNaN(m)) m = 0; // an Inf or NaN input: NaN rows, as tfjs
+    let sum = 0;
+    for (let j = 0; j < cols; j++) {
+      const e = xs[o + j] === m ? 1 : expNeg(m - xs[o + j]);
+      y[o + j] = e;
+      sum += e;
+    }
+    const inv = 1 / sum;
+    for (let j = 0; j < cols; j++) y[o + j] *= inv;
+  }
+  return infos[0];
+}
+
+/** Softmax's backward from its output: `dx = y (dy - sum_row(dy y))`. */
+function softmaxBwd(args: KArgs): tf.TensorInfo {
+  const { dy, y } = args.inputs as Record<string, tf.TensorInfo>;
+  const cols = y.shape[y.shape.length - 1] ?? 1;
+  const { ins: [dys, ys], outs: [dx], infos } = io(args.backend, [dy, y], [y.shape]);
+  const rows = cols === 0 ? 0 : ys.length / cols;
+  const native = nativeEltwise(ys.length);
+  const be = args.backend;
+  if (
+    native !== null && isWasmBackend(be) &&
+    native.softmaxBackward(
+      heapAt(be, ys.byteOffset),
+      heapAt(be, dys.byteOffset),
+      heapAt(be, dx.byteOffset),
+      rows,
+      cols,
+    )
+  ) {
+    countNative("softmaxBackward");
+    return infos[0];
+  }
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    let dot = 0;
+    for (let j = 0; j < cols; j++) dot += dys[o + j] * ys[o + j];
+    for (let j = 0; j < cols; j++) dx[o + j] = ys[o + j] * (dys[o + j] - dot);
+  }
+  return infos[0];
+}
+
 /** GELU and derivative of `xs` into host arrays `y`, `d` (the SIMD copy path, then scalar). */
 function geluInto(xs: Float32Array, y: Float32Array, d: Float32Array): void {
   const n = xs.length, n4 = n & ~3;
@@ -531,6 +600,8 @@ function register(): void {
     [SUM_SQ, sumSquares as tf.KernelFunc],
     [COL_SUM, columnSum as tf.KernelFunc],
     [SPLIT_HEADS, splitHeads as tf.KernelFunc],
+    [SOFTMAX_FWD, softmaxFwd as tf.KernelFunc],
+    [SOFTMAX_BWD, softmaxBwd as tf.KernelFunc],
     [MERGE_HEADS, mergeHeads as tf.KernelFunc],
   ];
   for (const backendName of BACKENDS) {
@@ -616,6 +687,24 @@ export const fusedGelu: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run(GELU_BWD, { a: dy, b: saved[0] }),
+    };
+    // deno-lint-ignore no-explicit-any
+  }) as any,
+) as unknown as (x: tf.Tensor) => tf.Tensor;
+
+/**
+ * Softmax over the last axis, one kernel forward and one backward (from the saved output).
+ * Needs {@link fusedAvailable}. On the wasm backend with oneDNN's elementwise kernels, arrays
+ * of 32,768 values or more run as oneDNN's softmax primitives.
+ */
+export const fusedSoftmax: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
+  // deno-lint-ignore no-explicit-any
+  ((x: tf.Tensor, save: any) => {
+    const y = run(SOFTMAX_FWD, { x }) as tf.Tensor;
+    save([y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run(SOFTMAX_BWD, { dy, y: saved[0] }),
     };
     // deno-lint-ignore no-explicit-any
   }) as any,

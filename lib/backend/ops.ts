@@ -33,6 +33,7 @@ import {
   fusedColumnSum,
   fusedGelu,
   fusedLayerNorm,
+  fusedSoftmax,
   fusedSplitHeads,
 } from "./fused.ts";
 
@@ -102,6 +103,14 @@ export function gelu(x: tf.Tensor): tf.Tensor {
   return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
 }
 
+/**
+ * Softmax over the last axis: the fused kernel (one launch forward, one backward from the
+ * output; oneDNN's primitive for large arrays) where available, else `tf.softmax`.
+ */
+export function softmax(x: tf.Tensor): tf.Tensor {
+  return fusedAvailable() ? fusedSoftmax(x) : tf.softmax(x);
+}
+
 /** What {@link selfAttention} returns. */
 export interface AttentionWeights {
   /** Post-softmax attention `[B, H, T, T]`. */
@@ -134,7 +143,7 @@ export function selfAttention(
   const [scores, v] = fusedAvailable() && fastTransposedMatMul()
     ? scoresFused(rows, w, b, batch, heads)
     : scoresComposite(rows, w, b, batch, heads);
-  return { attention: tf.softmax(scores) as tf.Tensor4D, v };
+  return { attention: softmax(scores) as tf.Tensor4D, v };
 }
 
 /** q kᵀ / sqrt(hd) `[B, H, T, T]` and v `[B, H, T, hd]`: one projection, one heads copy. */
