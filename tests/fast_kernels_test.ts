@@ -135,7 +135,7 @@ Deno.test({
   },
 });
 
-Deno.test("wasm Identity/Slice/SplitV/GatherV2 replacements match cpu", async () => {
+Deno.test("wasm Identity/Slice/SplitV/GatherV2/PadV2 replacements match cpu", async () => {
   const v = values(4 * 5 * 6, 7);
   const idx = [3, 0, 3, 1];
   const [got, ref] = await onBoth(() => {
@@ -150,6 +150,14 @@ Deno.test("wasm Identity/Slice/SplitV/GatherV2 replacements match cpu", async ()
       tf.gather(x, tf.tensor1d(idx, "int32")),
       tf.gather(x.reshape([20, 6]), tf.tensor2d([[0, 19], [7, 7]], [2, 2], "int32")),
       tf.gather(x, tf.tensor1d([4, 1], "int32"), 1), // another axis: the original kernel
+      tf.pad(x, [[0, 0], [1, 2], [0, 0]]), // one run per outer index
+      tf.pad(x, [[1, 0], [0, 0], [2, 3]], -1.5), // innermost padded, a constant
+      tf.pad(x, [[2, 1], [0, 0], [0, 0]]), // whole slabs
+      tf.pad(x, [[0, 0], [0, 0], [0, 0]]), // a copy
+      tf.pad(tf.tensor2d([], [0, 3]), [[1, 1], [0, 1]], 7), // empty input: all constant
+      tf.pad(tf.tensor1d([1, 2, 3], "int32"), [[2, 0]]),
+      // the gradient of a slice is a pad
+      tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.slice(t, [1, 1, 2], [2, 3, 3]), 2)))(x),
     ];
   });
   assert.equal(got.length, ref.length);
