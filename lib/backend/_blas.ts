@@ -560,21 +560,18 @@ function dense(args: Parameters<tf.KernelFunc>[0], blas: Blas): tf.TensorInfo {
     d.gemmBf16(false, false, N, M, K, at(px), K, at(pw), M, 1, at(offC), M);
     return out;
   }
+  const base = heapPointer(be);
+  const at = (t: tf.TensorInfo) =>
+    Deno.UnsafePointer.offset(base, be.dataIdMap.get(t.dataId).memoryOffset);
   const prim = d === null ? fp32Primitive(N, M, K, false, false, true) : null;
   if (prim !== null) {
     stats.fp32Dnnl++;
-    const base = heapPointer(be);
-    const at = (t: tf.TensorInfo) =>
-      Deno.UnsafePointer.offset(base, be.dataIdMap.get(t.dataId).memoryOffset);
     prim.run(at(x), at(w), at(out), at(b));
     return out;
   }
   fillBias();
   if (d !== null) stats.vectorFp32++;
   stats.fp32++;
-  const base = heapPointer(be);
-  const at = (t: tf.TensorInfo) =>
-    Deno.UnsafePointer.offset(base, be.dataIdMap.get(t.dataId).memoryOffset);
   blas.lib.symbols.cblas_sgemm(
     ROW_MAJOR,
     NO_TRANS,

@@ -629,12 +629,7 @@ class Primitives {
         pd = outPointer(out);
         pds.push(pd);
       }
-      if (s.dnnl_primitive_desc_query) {
-        const str = new BigUint64Array(1);
-        if (s.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, str) === 0) {
-          if (/^ref/.test(cString(outPointer(str)))) return null;
-        }
-      }
+      if (this.#isReference(pd)) return null; // a scalar loop: the caller's kernel is faster
       this.#check(s.dnnl_primitive_create!(out, pd), "dnnl_primitive_create");
     } finally {
       for (const p of pds) s.dnnl_primitive_desc_destroy?.(p);
@@ -719,12 +714,7 @@ class Primitives {
         "dnnl_reorder_primitive_desc_create",
       );
       pd = outPointer(out);
-      if (s.dnnl_primitive_desc_query) {
-        const str = new BigUint64Array(1);
-        if (s.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, str) === 0) {
-          if (/^ref/.test(cString(outPointer(str)))) return null;
-        }
-      }
+      if (this.#isReference(pd)) return null; // a scalar loop: the caller's kernel is faster
       this.#check(s.dnnl_primitive_create!(out, pd), "dnnl_primitive_create");
     } finally {
       if (pd !== null) s.dnnl_primitive_desc_destroy?.(pd);
@@ -829,18 +819,21 @@ class Primitives {
           argIds = [ARG_SRC, ARG_DIFF_DST, ARG_DIFF_SRC];
         }
       }
-      if (s.dnnl_primitive_desc_query) {
-        const str = new BigUint64Array(1);
-        if (s.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, str) === 0) {
-          // a scalar reference loop would be slower than the wasm SIMD kernels
-          if (/^ref/.test(cString(outPointer(str)))) return null;
-        }
-      }
+      if (this.#isReference(pd)) return null; // a scalar loop: the caller's kernel is faster
       this.#check(s.dnnl_primitive_create!(out, pd), "dnnl_primitive_create");
     } finally {
       for (const p of pds) s.dnnl_primitive_desc_destroy?.(p);
     }
     return this.#runner(outPointer(out), mds, argIds, `${kind} over ${n} values`);
+  }
+
+  /** Whether oneDNN picked its reference (scalar loop) implementation for `pd`. */
+  #isReference(pd: Deno.PointerValue): boolean {
+    const s = this.#s;
+    if (!s.dnnl_primitive_desc_query) return false;
+    const str = new BigUint64Array(1);
+    if (s.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0, str) !== 0) return false;
+    return /^ref/.test(cString(outPointer(str)));
   }
 
   #md(dims: number[], strides: number[], dt: number): Uint8Array<ArrayBuffer> {
