@@ -251,7 +251,11 @@ async function threeSteps(kind: "mae" | "simmim") {
 
 for (const kind of ["mae", "simmim"] as const) {
   Deno.test(`a ${kind} training step on wasm (fast kernels) matches cpu (tfjs ops) over 3 AdamW steps`, async () => {
+    const { adamWInPlaceSteps } = await import("../lib/backend/fused.ts");
+    const before = adamWInPlaceSteps();
     const [got, ref] = await threeSteps(kind);
+    // every wasm step updated the model's parameters in place (the cpu ones cannot)
+    assert.equal(adamWInPlaceSteps() - before, 3);
     for (let s = 0; s < 3; s++) {
       assert.ok(
         Math.abs(got[2 * s][0] - ref[2 * s][0]) < 1e-4 * Math.abs(ref[2 * s][0]),
@@ -404,47 +408,119 @@ Deno.test("LayerNorm kernels (wasm SIMD, wasm scalar, cpu) match the composite o
   await initBackend({ backend: "wasm", quiet: true });
 });
 
-Deno.test("AdamW kernels (wasm SIMD, scalar tail, cpu) match the composite update", async () => {
-  const { setSimdEnabled } = await import("../lib/backend/fused.ts");
-  const { ParamStore } = await import("../lib/vit/params.ts");
-  const steps = () => {
-    const store = new ParamStore(9);
-    const a = store.create("a.weight", [3, 7], { kind: "xavier", fanIn: 3, fanOut: 7 }, true);
-    const b = store.create("b.bias", [7], { kind: "normal", std: 0.5 }, false);
-    const opt = new AdamW([...store.params.values()], {
+for (const clipGrad of [0.5, 0]) {
+  Deno.test(`AdamW (wasm in place, SIMD and scalar; cpu kernel) matches the composite update, clipGrad ${clipGrad}`, async () => {
+    const { adamWInPlaceSteps, setSimdEnabled } = await import("../lib/backend/fused.ts");
+    const { ParamStore } = await import("../lib/vit/params.ts");
+    const steps = () => {
+      const store = new ParamStore(9);
+      // 21 and 7 elements: the SIMD pass and its scalar tail (1 and 3 elements)
+      const a = store.create("a.weight", [3, 7], { kind: "xavier", fanIn: 3, fanOut: 7 }, true);
+      const b = store.create("b.bias", [7], { kind: "normal", std: 0.5 }, false);
+      const opt = new AdamW([...store.params.values()], {
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weightDecay: 0.05,
+        clipGrad,
+        lrScales: [1, 0.5],
+      });
+      const target = tf.tensor2d(values(21, 51), [3, 7]);
+      const norms: tf.Tensor[] = [];
+      for (let s = 0; s < 3; s++) {
+        const { loss, gradNorm } = opt.minimize(
+          () => tf.sum(tf.square(tf.sub(tf.add(a, b), target))) as tf.Scalar,
+          1e-2,
+        );
+        norms.push(loss, gradNorm);
+      }
+      const out = [...norms, a.clone(), b.clone(), opt.m[0].clone(), opt.v[1].clone()];
+      opt.dispose();
+      store.dispose();
+      return out;
+    };
+    await initBackend({ backend: "cpu", quiet: true });
+    setFusedEnabled(false);
+    const ref = await Promise.all(tf.tidy(steps).map((t) => t.data()));
+    setFusedEnabled(true);
+    for (const [backend, simd] of [["wasm", true], ["wasm", false], ["cpu", true]] as const) {
+      await initBackend({ backend, quiet: true });
+      setSimdEnabled(simd);
+      const before = adamWInPlaceSteps();
+      const got = await Promise.all(tf.tidy(steps).map((t) => t.data()));
+      setSimdEnabled(true);
+      // the wasm steps ran in place, the cpu ones through the per-parameter kernel
+      assert.equal(adamWInPlaceSteps() - before, backend === "wasm" ? 3 : 0, backend);
+      for (let i = 0; i < got.length; i++) {
+        assert.ok(maxRelDiff(got[i], ref[i]) < 1e-5, `${backend} simd=${simd} output ${i}`);
+      }
+    }
+    await initBackend({ backend: "wasm", quiet: true });
+  });
+}
+
+Deno.test("AdamW in place: a parameter whose memory another tensor shares is updated out of place", async () => {
+  const { adamWInPlaceSteps } = await import("../lib/backend/fused.ts");
+  await initBackend({ backend: "wasm", quiet: true });
+  const w = tf.variable(tf.tensor1d(values(10, 3)));
+  const alias = tf.reshape(w, [2, 5]); // shares w's data (wasm reshape)
+  const was = await alias.data();
+  const opt = new AdamW([{ name: "w", variable: w, decay: true } as never], {
+    beta1: 0.9,
+    beta2: 0.95,
+    eps: 1e-8,
+    weightDecay: 0.05,
+    clipGrad: 0,
+  });
+  const before = adamWInPlaceSteps();
+  const { loss, gradNorm } = opt.minimize(() => tf.sum(tf.square(w)) as tf.Scalar, 0.1);
+  assert.equal(adamWInPlaceSteps(), before, "not in place while the data is shared");
+  assert.deepEqual(await alias.data(), was, "the other tensor kept its values");
+  assert.ok(maxRelDiff(await w.data(), was) > 1e-3, "and the parameter moved");
+  // grad of sum(w^2) is 2w: the reported norm is |2w|
+  const want = 2 * Math.hypot(...was);
+  assert.ok(Math.abs((await gradNorm.data())[0] - want) < 1e-5 * want);
+  alias.dispose();
+  tf.dispose([loss, gradNorm]);
+  // with the alias gone, the next step writes in place
+  const next = opt.minimize(() => tf.sum(tf.square(w)) as tf.Scalar, 0.1);
+  assert.equal(adamWInPlaceSteps(), before + 1);
+  tf.dispose([next.loss, next.gradNorm]);
+  opt.dispose();
+  w.dispose();
+});
+
+Deno.test("AdamW in place drops the bf16 copies of the weights it wrote", async () => {
+  const { setMatmulPrecision } = await import("../lib/backend/mod.ts");
+  const { adamWInPlaceSteps } = await import("../lib/backend/fused.ts");
+  await initBackend({ backend: "wasm", quiet: true });
+  setMatmulPrecision("bf16");
+  try {
+    const x = tf.tensor2d(values(64 * 32, 5), [64, 32]);
+    const w0 = tf.tensor2d(values(32 * 48, 6), [32, 48]);
+    const w = tf.variable(w0);
+    w0.dispose(); // w's data is its own: the step can write in place
+    const opt = new AdamW([{ name: "w", variable: w, decay: true } as never], {
       beta1: 0.9,
       beta2: 0.95,
       eps: 1e-8,
-      weightDecay: 0.05,
-      clipGrad: 0.5,
-      lrScales: [1, 0.5],
+      weightDecay: 0,
+      clipGrad: 0,
     });
-    const target = tf.tensor2d(values(21, 51), [3, 7]);
-    const norms: tf.Tensor[] = [];
-    for (let s = 0; s < 3; s++) {
-      const { loss, gradNorm } = opt.minimize(
-        () => tf.sum(tf.square(tf.sub(tf.add(a, b), target))) as tf.Scalar,
-        1e-2,
-      );
-      norms.push(loss, gradNorm);
-    }
-    const out = [...norms, a.clone(), b.clone(), opt.m[0].clone(), opt.v[1].clone()];
+    const old = await tf.matMul(x, w).data(); // caches a bf16 copy of w's data
+    const before = adamWInPlaceSteps();
+    const { loss, gradNorm } = opt.minimize(() => tf.sum(tf.matMul(x, w)) as tf.Scalar, 0.5);
+    tf.dispose([loss, gradNorm]);
+    assert.equal(adamWInPlaceSteps(), before + 1);
+    // the product with w's own data (a stale cached copy would give the old weights' product)
+    // against the product with a fresh tensor of the same values
+    const got = await tf.matMul(x, w).data();
+    const want = await tf.matMul(x, tf.add(w, 0)).data();
+    assert.deepEqual(got, want);
+    assert.ok(maxRelDiff(got, old) > 1e-2, "the weights moved");
     opt.dispose();
-    store.dispose();
-    return out;
-  };
-  await initBackend({ backend: "cpu", quiet: true });
-  setFusedEnabled(false);
-  const ref = await Promise.all(tf.tidy(steps).map((t) => t.data()));
-  setFusedEnabled(true);
-  for (const [backend, simd] of [["wasm", true], ["wasm", false], ["cpu", true]] as const) {
-    await initBackend({ backend, quiet: true });
-    setSimdEnabled(simd);
-    const got = await Promise.all(tf.tidy(steps).map((t) => t.data()));
-    setSimdEnabled(true);
-    for (let i = 0; i < got.length; i++) {
-      assert.ok(maxRelDiff(got[i], ref[i]) < 1e-5, `${backend} simd=${simd} output ${i}`);
-    }
+    w.dispose();
+  } finally {
+    setMatmulPrecision("fp32");
   }
-  await initBackend({ backend: "wasm", quiet: true });
 });

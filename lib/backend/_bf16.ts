@@ -17,13 +17,14 @@
  * three products; each is converted once. Copies of disposed tensors are freed on the next
  * sweep; the cache holds at most {@link bf16CacheBudget} bytes (least recently used go first,
  * never the operands of the product being computed). {@link clearBf16Cache} frees everything
- * (a step boundary, or after writing into a tensor's memory in place, which tfjs never does).
+ * (a step boundary); {@link forgetBf16Copies} frees the copies of tensors whose memory was
+ * written in place (tfjs never does that; amt-mim's in-place AdamW step does, and calls it).
  *
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { WasmBackendLike } from "./_wasm_types.ts";
-import { simdExports } from "./fused.ts";
+import { simdExports } from "./_simd.ts";
 import { WASM_BASE64 as BF16_WASM } from "./simd/bf16_wasm.ts";
 import { heapAt, nativeEltwise } from "./_native_eltwise.ts";
 
@@ -122,6 +123,15 @@ export function clearBf16Cache(): void {
   cache.clear();
   cacheBytes = 0;
   for (const s of scratch) s.ptr = s.bytes = 0;
+}
+
+/** Frees the cached copies of these data ids (their memory was written in place). */
+export function forgetBf16Copies(dataIds: Iterable<unknown>): void {
+  if (ownerBackend === null) return;
+  for (const id of dataIds) {
+    const e = cache.get(id);
+    if (e !== undefined) drop(ownerBackend, id, e);
+  }
 }
 
 /** Starts one product: its operands stay pinned in the cache until the next call. */

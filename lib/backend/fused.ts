@@ -13,12 +13,15 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { decodeBase64 } from "../util/base64.ts";
 import { isWasmBackend } from "./_wasm_types.ts";
+import { simdExports } from "./_simd.ts";
+import { forgetBf16Copies } from "./_bf16.ts";
 import { countNative, heapAt, nativeEltwise } from "./_native_eltwise.ts";
 import { WASM_BASE64 as GELU_WASM } from "./simd/gelu_wasm.ts";
 import { WASM_BASE64 as LAYERNORM_WASM } from "./simd/layernorm_wasm.ts";
 import { WASM_BASE64 as ADAMW_WASM } from "./simd/adamw_wasm.ts";
+
+export { setSimdEnabled } from "./_simd.ts";
 
 const LN_FWD = "AmtLayerNormFwd";
 const LN_BWD = "AmtLayerNormBwd";
@@ -187,45 +190,6 @@ function layerNormBwd(args: KArgs): tf.TensorInfo[] {
     }
   }
   return infos;
-}
-
-const simdModules = new Map<string, WebAssembly.Module | null>();
-const simdInstances = new Map<string, WeakMap<WebAssembly.Memory, WebAssembly.Exports>>();
-let simdOff = false;
-
-/** Use (or not) the SIMD kernels; without them the scalar loops run (tests compare the two). */
-export function setSimdEnabled(on: boolean): void {
-  simdOff = !on;
-}
-
-/**
- * The exports of `simd/<name>.wat` instantiated on `memory` (a shared WebAssembly memory, e.g.
- * tfjs-backend-wasm's heap), or null without wasm SIMD / shared memory or with SIMD turned off.
- */
-export function simdExports(
-  name: string,
-  base64: string,
-  memory: WebAssembly.Memory,
-): WebAssembly.Exports | null {
-  if (simdOff) return null;
-  let mod = simdModules.get(name);
-  if (mod === undefined) {
-    try {
-      mod = new WebAssembly.Module(decodeBase64(base64) as BufferSource);
-    } catch {
-      mod = null; // the scalar loops run instead
-    }
-    simdModules.set(name, mod);
-  }
-  if (mod === null) return null;
-  let byMemory = simdInstances.get(name);
-  if (byMemory === undefined) simdInstances.set(name, byMemory = new WeakMap());
-  let ex = byMemory.get(memory);
-  if (ex === undefined) {
-    ex = new WebAssembly.Instance(mod, { env: { memory } }).exports;
-    byMemory.set(memory, ex);
-  }
-  return ex;
 }
 
 /** The SIMD GELU (`simd/gelu.wat`), bound to one memory. */
@@ -723,6 +687,125 @@ export function fusedAdamW(
   attrs: AdamWAttrs,
 ): [tf.Tensor, tf.Tensor, tf.Tensor] {
   return run(ADAMW, { p, g, m, v, scale }, attrs) as [tf.Tensor, tf.Tensor, tf.Tensor];
+}
+
+/** One parameter's part of {@link adamWInPlace}. */
+export interface AdamWSlot {
+  p: tf.Tensor;
+  g: tf.Tensor;
+  m: tf.Tensor;
+  v: tf.Tensor;
+  /** This parameter's learning rate (layer scale included). */
+  lr: number;
+  /** Its decoupled weight decay (0: none). */
+  weightDecay: number;
+}
+
+/** What {@link adamWInPlace} shares across parameters. */
+export interface AdamWStep {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** Bias corrections 1 / (1 - beta^t). */
+  c1: number;
+  c2: number;
+  /** Clip the global gradient norm to this (0: off). */
+  clipGrad: number;
+}
+
+let inPlaceSteps = 0;
+
+/** How many {@link adamWInPlace} calls wrote in place (tests check the path was taken). */
+export function adamWInPlaceSteps(): number {
+  return inPlaceSteps;
+}
+
+/**
+ * One AdamW step over all parameters, written into the memory of each p, m and v: one pass per
+ * parameter and no kernel launch or new tensor, where {@link fusedAdamW} launches once per
+ * parameter and allocates three outputs each time. Returns the global gradient norm before
+ * clipping. With `clipGrad > 0` the norm is summed first and the gradients scaled by
+ * min(1, clipGrad / (norm + 1e-6)), as `AdamW` does; without, the norm is summed in the update's
+ * own pass (f64 accumulation either way).
+ *
+ * Returns null with nothing written where writing in place is not possible or not safe: off the
+ * wasm backend (or with the fused kernels off), a tensor that is not float32, or a p, m or v
+ * whose data another tensor shares (tfjs treats tensor memory as immutable; another owner of the
+ * buffer would see it change). The cached bf16 copies of the parameters are dropped.
+ */
+export function adamWInPlace(slots: readonly AdamWSlot[], step: AdamWStep): number | null {
+  const be = tf.backend() as unknown;
+  if (disabled || !isWasmBackend(be)) return null;
+  const refCount = (be as unknown as { refCount(id: unknown): number }).refCount.bind(be);
+  const written = new Set<unknown>();
+  for (const s of slots) {
+    for (const t of [s.g, s.m, s.v]) {
+      if (t.size !== s.p.size) {
+        throw new RangeError(`adamWInPlace: sizes differ (${s.p.shape} vs ${t.shape})`);
+      }
+    }
+    for (const t of [s.p, s.g, s.m, s.v]) if (t.dtype !== "float32") return null;
+    for (const t of [s.p, s.m, s.v]) {
+      if (refCount(t.dataId) !== 1 || written.has(t.dataId)) return null;
+      written.add(t.dataId);
+    }
+  }
+  if (slots.some((s) => written.has(s.g.dataId))) return null;
+  // no allocation below, so the heap views stay valid
+  const view = (t: tf.Tensor) => be.typedArrayFromHeap(t) as Float32Array;
+  const heap = be.wasm.wasmMemory;
+  const simd = heap !== undefined && heap.buffer instanceof SharedArrayBuffer
+    ? simdExports("adamw", ADAMW_WASM, heap)
+    : null;
+  let k = 1, norm2 = 0;
+  if (step.clipGrad > 0) {
+    for (const s of slots) {
+      const g = view(s.g);
+      const from = simd ? g.length & ~3 : 0;
+      if (simd) norm2 += (simd.sumsq as (x: number, n: number) => number)(g.byteOffset, g.length);
+      for (let i = from; i < g.length; i++) norm2 += g[i] * g[i];
+    }
+    k = Math.min(1, step.clipGrad / (Math.sqrt(norm2) + 1e-6));
+  }
+  let sq = 0;
+  const { beta1: b1, beta2: b2, eps, c1, c2 } = step;
+  for (const s of slots) {
+    const [ps, gs, ms, vs] = [s.p, s.g, s.m, s.v].map(view);
+    let from = 0;
+    if (simd) {
+      from = ps.length & ~3;
+      sq += (simd.adamw as (...a: number[]) => number)(
+        ps.byteOffset,
+        gs.byteOffset,
+        ms.byteOffset,
+        vs.byteOffset,
+        ps.byteOffset,
+        ms.byteOffset,
+        vs.byteOffset,
+        ps.length,
+        k,
+        s.lr,
+        b1,
+        b2,
+        eps,
+        s.weightDecay,
+        c1,
+        c2,
+      );
+    }
+    for (let i = from; i < ps.length; i++) {
+      sq += gs[i] * gs[i];
+      const gi = gs[i] * k;
+      const mi = b1 * ms[i] + (1 - b1) * gi;
+      const vi = b2 * vs[i] + (1 - b2) * gi * gi;
+      ms[i] = mi;
+      vs[i] = vi;
+      ps[i] = ps[i] - s.lr * (mi * c1) / (Math.sqrt(vi * c2) + eps) - s.lr * s.weightDecay * ps[i];
+    }
+  }
+  forgetBf16Copies(slots.map((s) => s.p.dataId));
+  inPlaceSteps++;
+  return Math.sqrt(step.clipGrad > 0 ? norm2 : sq);
 }
 
 /** Sum of squares over all elements of all `xs` (a scalar). Needs {@link fusedAvailable}. */

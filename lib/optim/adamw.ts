@@ -3,13 +3,15 @@
  * `p -= lr * wd * p`, then the Adam step with bias correction.
  *
  * Parameters without decay (norms, biases, tokens, embeddings) are marked in
- * the model's `ParamStore`. State lives in variables owned by the optimiser.
+ * the model's `ParamStore`. State lives in variables owned by the optimiser. On the wasm backend
+ * a step is one pass over each parameter, written in place (`adamWInPlace`); elsewhere, or when
+ * another tensor shares a parameter's memory, one fused kernel per parameter (cpu) or tfjs ops.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Param } from "../vit/params.ts";
-import { fusedAdamW, fusedAvailable, fusedSumSquares } from "../backend/fused.ts";
+import { adamWInPlace, fusedAdamW, fusedAvailable, fusedSumSquares } from "../backend/fused.ts";
 
 /** AdamW hyper-parameters (lr is passed per step). */
 export interface AdamWOptions {
@@ -47,6 +49,27 @@ export class AdamW {
     const t = this.step + 1;
     const { beta1: b1, beta2: b2, eps, weightDecay: wd, clipGrad } = this.options;
     const fused = fusedAvailable();
+    const c1 = 1 / (1 - Math.pow(b1, t));
+    const c2 = 1 / (1 - Math.pow(b2, t));
+    if (fused) {
+      // the whole step in one pass over each parameter, in its own memory (wasm)
+      const norm = adamWInPlace(
+        this.params.map((p, i) => ({
+          p: p.variable,
+          g: grads[p.variable.name],
+          m: this.m[i],
+          v: this.v[i],
+          lr: lr * (this.options.lrScales?.[i] ?? 1),
+          weightDecay: p.decay ? wd : 0,
+        })),
+        { beta1: b1, beta2: b2, eps, c1, c2, clipGrad },
+      );
+      if (norm !== null) {
+        tf.dispose(Object.values(grads));
+        this.step = t;
+        return { loss: value, gradNorm: tf.scalar(norm) };
+      }
+    }
     const gradNorm = tf.tidy(() => {
       if (fused) return tf.sqrt(fusedSumSquares(this.params.map((p) => grads[p.variable.name])));
       const sq = this.params.map((p) => tf.sum(tf.square(grads[p.variable.name])));
@@ -54,8 +77,6 @@ export class AdamW {
     });
     tf.tidy(() => {
       const scale = clipGrad > 0 ? tf.minimum(1, tf.div(clipGrad, tf.add(gradNorm, 1e-6))) : null;
-      const c1 = 1 / (1 - Math.pow(b1, t));
-      const c2 = 1 / (1 - Math.pow(b2, t));
       if (fused) {
         const k = (scale ?? tf.scalar(1)) as tf.Scalar;
         this.params.forEach((p, i) => {
