@@ -351,3 +351,30 @@ Deno.test("a MAE training step runs on webgpu (when an adapter exists) and match
     );
   }
 });
+
+Deno.test("oneDNN's OpenMP threads spin a bounded while unless the environment sets a wait policy", async () => {
+  const code = `await mod.initBackend({ backend: "wasm", quiet: true });
+     console.log(JSON.stringify({ dnnl: mod.backendSummary().dnnl ?? null,
+       spin: Deno.env.get("GOMP_SPINCOUNT") ?? null }));`;
+  const inherited = ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT"].some((v) =>
+    Deno.env.get(v) !== undefined
+  );
+  const plain = await runFresh(code);
+  assert.equal(plain.code, 0, plain.err);
+  const a = JSON.parse(plain.out.trim().split("\n").at(-1)!);
+  assert.ok(a.dnnl !== null, "CI requires oneDNN (libdnnl2)");
+  if (a.dnnl.runtime === "OpenMP") {
+    if (inherited) assert.match(a.dnnl.waitPolicy, /^from the environment/);
+    else {
+      assert.equal(a.dnnl.waitPolicy, "spin 30000");
+      assert.equal(a.spin, null, "the variable is put back after oneDNN loads");
+    }
+  }
+  const chosen = await runFresh(code, { GOMP_SPINCOUNT: "5" });
+  assert.equal(chosen.code, 0, chosen.err);
+  const b = JSON.parse(chosen.out.trim().split("\n").at(-1)!);
+  if (b.dnnl.runtime === "OpenMP") {
+    assert.match(b.dnnl.waitPolicy, /^from the environment \(.*GOMP_SPINCOUNT=5/);
+    assert.equal(b.spin, "5", "the user's value is left alone");
+  }
+});

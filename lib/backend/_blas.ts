@@ -352,7 +352,7 @@ function fp32Primitive(
   tb: boolean,
   bias = false,
 ): BatchedMatmul | null {
-  if (!fp32OnDnnl || rows <= 1 || n <= 1) return null;
+  if (!fp32OnDnnl) return null;
   return dnnlActive()?.batched("f32", 1, 1, rows, n, k, ta, tb, bias) ?? null;
 }
 

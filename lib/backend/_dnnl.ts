@@ -12,12 +12,16 @@
  * is set with the runtime's `omp_set_num_threads` from the thread that calls oneDNN (the main
  * JS thread, which makes every call here). A TBB or sequential build keeps its own count.
  *
- * OpenMP's wait policy: by default libgomp's threads spin after each parallel region. Here they
- * share the cores with XNNPACK's pool, OpenBLAS's threads and the main thread, which then wait
- * for spinning threads (a ViT step took 2-4x longer, worst on a busy machine). So unless the
- * user set `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT`, oneDNN is loaded with
- * `OMP_WAIT_POLICY=PASSIVE` (read by the OpenMP runtime when it loads; the variable is put back
- * right after, so child processes do not inherit it).
+ * OpenMP's wait policy: by default libgomp's threads spin for about 300,000 iterations after each
+ * parallel region, and `OMP_WAIT_POLICY=PASSIVE` puts them to sleep at once. Neither fits: a step
+ * makes some 300 short oneDNN calls with a few tens of microseconds of JS between them, so sleeping
+ * threads are woken (a futex round trip) for every call, which cost about 15 ms of fixed time per
+ * vit-tiny-32 step; long spins take a core from XNNPACK's pool, the main thread and any other process
+ * (a ViT step took 2-4x longer on a busy machine when OpenBLAS's spinning threads were also in play).
+ * So unless the user set `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT`, oneDNN is loaded with
+ * `GOMP_SPINCOUNT=${@link OMP_SPIN_COUNT}` (read by the OpenMP runtime when it loads; the variable
+ * is put back right after, so child processes do not inherit it): threads stay awake across the
+ * gaps between one step's calls and sleep soon after.
  *
  * Nothing here is required: {@link loadDnnl} returns why it did not load, and the matmul stays
  * fp32. The choice (`auto`, `off` or a path) comes from `lib/backend/mod.ts` (`AMT_DNNL`).
@@ -267,7 +271,7 @@ export interface Dnnl {
   runtime: string;
   /** Threads oneDNN runs on (OpenMP's max threads), or 0 when the runtime keeps its own. */
   threads: number;
-  /** OpenMP's wait policy: `passive`, `from the environment (...)`, or why it is not set. */
+  /** OpenMP's wait policy: `spin N`, `from the environment (...)`, or why it is not set. */
   waitPolicy: string;
   /** The ISA oneDNN dispatches to, e.g. `avx512_core_bf16` (`` when it cannot say). */
   isa: string;
@@ -371,7 +375,7 @@ export function loadDnnl(choice: string, threads: number): Dnnl | string {
   const errors: string[] = [];
   for (const name of names) {
     let lib: DnnlLib;
-    const policy = passiveOpenMp();
+    const policy = boundedSpinOpenMp();
     try {
       lib = Deno.dlopen(name, SYMBOLS);
     } catch (e) {
@@ -399,24 +403,31 @@ function envGet(name: string): string | undefined {
   }
 }
 
-/** Sets `OMP_WAIT_POLICY=PASSIVE` for the runtime about to load, unless the user chose one. */
-function passiveOpenMp(): { note: string; restore(): void } {
+/**
+ * Spin iterations of an idle OpenMP thread before it sleeps (libgomp's default is 300,000). Measured
+ * with the bench (vit-tiny-32, bf16, batch 64): passive 165-168 / 118-123 ms for the MAE / MAE+AMT
+ * steps, 10,000 or 30,000 spins 147-159 / 98-104 ms.
+ */
+export const OMP_SPIN_COUNT = 30000;
+
+/** Sets `GOMP_SPINCOUNT` for the runtime about to load, unless the user chose a wait policy. */
+function boundedSpinOpenMp(): { note: string; restore(): void } {
   const none = (note: string) => ({ note, restore() {} });
   const user = ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT"].filter((v) => envGet(v) !== undefined);
   if (user.length > 0) {
     return none(`from the environment (${user.map((v) => `${v}=${envGet(v)}`).join(" ")})`);
   }
-  if (mappedOpenMp().length > 0) return none("active (OpenMP was loaded before oneDNN)");
+  if (mappedOpenMp().length > 0) return none("OpenMP's default (it was loaded before oneDNN)");
   try {
-    Deno.env.set("OMP_WAIT_POLICY", "PASSIVE");
+    Deno.env.set("GOMP_SPINCOUNT", String(OMP_SPIN_COUNT));
   } catch {
-    return none("OpenMP's default (no --allow-env to set OMP_WAIT_POLICY)");
+    return none("OpenMP's default (no --allow-env to set GOMP_SPINCOUNT)");
   }
   return {
-    note: "passive",
+    note: `spin ${OMP_SPIN_COUNT}`,
     restore() {
       try {
-        Deno.env.delete("OMP_WAIT_POLICY");
+        Deno.env.delete("GOMP_SPINCOUNT");
       } catch { /* set above, so env access is allowed */ }
     },
   };
