@@ -524,3 +524,62 @@ Deno.test("AdamW in place drops the bf16 copies of the weights it wrote", async 
     setMatmulPrecision("fp32");
   }
 });
+
+Deno.test("AdamW in place on two threads: the helper's half changes no bit of the step", async () => {
+  const { adamWInPlace } = await import("../lib/backend/fused.ts");
+  const { setStepThreads, setWaitForHelper, stepThreadStats } = await import(
+    "../lib/backend/_helper.ts"
+  );
+  await initBackend({ backend: "wasm", quiet: true });
+  // several chunks (65,536 elements each), SIMD tails of 3 and 1, tensors below 4 elements
+  const sizes = [200003, 70001, 7, 3, 131072];
+  const step = (clipGrad: number) => {
+    const slots = sizes.map((n, i) => ({
+      p: tf.tensor1d(values(n, 10 + i)),
+      g: tf.tensor1d(values(n, 20 + i)),
+      m: tf.tensor1d(values(n, 30 + i)),
+      v: tf.tensor1d(values(n, 40 + i).map(Math.abs)),
+      lr: 1e-2 * (i + 1),
+      weightDecay: i % 2 ? 0 : 0.05,
+    }));
+    const attrs = { beta1: 0.9, beta2: 0.95, eps: 1e-8, c1: 10, c2: 20, clipGrad };
+    const norms = [adamWInPlace(slots, attrs), adamWInPlace(slots, attrs)];
+    const out = slots.flatMap((s) => [s.p, s.m, s.v].map((t) => t.dataSync().slice()));
+    tf.dispose(slots.flatMap((s) => [s.p, s.g, s.m, s.v]));
+    return { norms, out };
+  };
+  try {
+    setStepThreads(2);
+    // the helper starts on the first step and is ready a little later
+    for (let i = 0; i < 200 && stepThreadStats().helped === 0; i++) {
+      setWaitForHelper(i > 0);
+      step(0);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(stepThreadStats().helped > 0, "the helper thread never took a half");
+    for (const clipGrad of [0, 0.5]) {
+      setWaitForHelper(true);
+      const before = stepThreadStats().helped;
+      const two = step(clipGrad);
+      // two steps, each one job (two with clipping: the norm, then the update)
+      assert.equal(stepThreadStats().helped - before, clipGrad > 0 ? 4 : 2);
+      setWaitForHelper(false);
+      setStepThreads(1);
+      const offered = stepThreadStats().jobs;
+      const one = step(clipGrad);
+      assert.equal(stepThreadStats().jobs, offered, "one thread: nothing offered");
+      setStepThreads(2);
+      assert.ok(two.norms[0] !== null && two.norms[0] > 0);
+      assert.deepEqual(two.norms, one.norms, `clipGrad ${clipGrad}: the norms`);
+      two.out.forEach((a, i) => {
+        assert.ok(
+          a.every((x, j) => Object.is(x, one.out[i][j])),
+          `clipGrad ${clipGrad}: array ${i}`,
+        );
+      });
+    }
+  } finally {
+    setWaitForHelper(false);
+    setStepThreads(2);
+  }
+});

@@ -26,15 +26,7 @@ export function simdExports(
   memory: WebAssembly.Memory,
 ): WebAssembly.Exports | null {
   if (simdOff) return null;
-  let mod = simdModules.get(name);
-  if (mod === undefined) {
-    try {
-      mod = new WebAssembly.Module(decodeBase64(base64) as BufferSource);
-    } catch {
-      mod = null; // the scalar loops run instead
-    }
-    simdModules.set(name, mod);
-  }
+  const mod = simdModule(name, base64);
   if (mod === null) return null;
   let byMemory = simdInstances.get(name);
   if (byMemory === undefined) simdInstances.set(name, byMemory = new WeakMap());
@@ -44,4 +36,18 @@ export function simdExports(
     byMemory.set(memory, ex);
   }
   return ex;
+}
+
+/** The compiled `simd/<name>.wat` (once per process), or null where wasm SIMD is missing. */
+export function simdModule(name: string, base64: string): WebAssembly.Module | null {
+  let mod = simdModules.get(name);
+  if (mod === undefined) {
+    try {
+      mod = new WebAssembly.Module(decodeBase64(base64) as BufferSource);
+    } catch {
+      mod = null; // the scalar loops run instead
+    }
+    simdModules.set(name, mod);
+  }
+  return mod;
 }

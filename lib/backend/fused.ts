@@ -14,7 +14,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { isWasmBackend } from "./_wasm_types.ts";
-import { simdExports } from "./_simd.ts";
+import { simdExports, simdModule } from "./_simd.ts";
+import { type AdamWExports, type Chunk, CHUNK_ELEMS, runChunks } from "./_helper.ts";
 import { forgetBf16Copies } from "./_bf16.ts";
 import { countNative, heapAt, nativeEltwise } from "./_native_eltwise.ts";
 import { WASM_BASE64 as GELU_WASM } from "./simd/gelu_wasm.ts";
@@ -755,45 +756,54 @@ export function adamWInPlace(slots: readonly AdamWSlot[], step: AdamWStep): numb
   const view = (t: tf.Tensor) => be.typedArrayFromHeap(t) as Float32Array;
   const heap = be.wasm.wasmMemory;
   const simd = heap !== undefined && heap.buffer instanceof SharedArrayBuffer
-    ? simdExports("adamw", ADAMW_WASM, heap)
+    ? simdExports("adamw", ADAMW_WASM, heap) as unknown as AdamWExports | null
     : null;
-  let k = 1, norm2 = 0;
-  if (step.clipGrad > 0) {
-    for (const s of slots) {
-      const g = view(s.g);
-      const from = simd ? g.length & ~3 : 0;
-      if (simd) norm2 += (simd.sumsq as (x: number, n: number) => number)(g.byteOffset, g.length);
-      for (let i = from; i < g.length; i++) norm2 += g[i] * g[i];
-    }
-    k = Math.min(1, step.clipGrad / (Math.sqrt(norm2) + 1e-6));
-  }
-  let sq = 0;
   const { beta1: b1, beta2: b2, eps, c1, c2 } = step;
-  for (const s of slots) {
-    const [ps, gs, ms, vs] = [s.p, s.g, s.m, s.v].map(view);
-    let from = 0;
+  const arrays = slots.map((s) => [s.p, s.g, s.m, s.v].map(view));
+  // the SIMD part of every parameter as chunks (two threads share them); the last n % 4
+  // elements of each parameter run below, here
+  const chunks: Chunk[] = [];
+  if (simd) {
+    slots.forEach((s, j) => {
+      const [ps, gs, ms, vs] = arrays[j];
+      const n4 = ps.length & ~3;
+      for (let at = 0; at < n4; at += CHUNK_ELEMS) {
+        const b = 4 * at;
+        chunks.push({
+          p: ps.byteOffset + b,
+          g: gs.byteOffset + b,
+          m: ms.byteOffset + b,
+          v: vs.byteOffset + b,
+          n: Math.min(CHUNK_ELEMS, n4 - at),
+          lr: s.lr,
+          wd: s.weightDecay,
+        });
+      }
+    });
+  }
+  const sums = new Float64Array(chunks.length);
+  const scalars = { k: 1, b1, b2, eps, c1, c2 };
+  const from = (j: number) => simd ? arrays[j][0].length & ~3 : 0;
+  let norm2 = 0;
+  if (step.clipGrad > 0) {
     if (simd) {
-      from = ps.length & ~3;
-      sq += (simd.adamw as (...a: number[]) => number)(
-        ps.byteOffset,
-        gs.byteOffset,
-        ms.byteOffset,
-        vs.byteOffset,
-        ps.byteOffset,
-        ms.byteOffset,
-        vs.byteOffset,
-        ps.length,
-        k,
-        s.lr,
-        b1,
-        b2,
-        eps,
-        s.weightDecay,
-        c1,
-        c2,
-      );
+      runChunks(2, chunks, scalars, simd, heap!, simdModule("adamw", ADAMW_WASM)!, sums);
+      for (const x of sums) norm2 += x;
     }
-    for (let i = from; i < ps.length; i++) {
+    arrays.forEach(([, gs], j) => {
+      for (let i = from(j); i < gs.length; i++) norm2 += gs[i] * gs[i];
+    });
+    scalars.k = Math.min(1, step.clipGrad / (Math.sqrt(norm2) + 1e-6));
+  }
+  const k = scalars.k;
+  let sq = 0;
+  if (simd) {
+    runChunks(1, chunks, scalars, simd, heap!, simdModule("adamw", ADAMW_WASM)!, sums);
+    for (const x of sums) sq += x;
+  }
+  slots.forEach((s, j) => {
+    const [ps, gs, ms, vs] = arrays[j];
+    for (let i = from(j); i < ps.length; i++) {
       sq += gs[i] * gs[i];
       const gi = gs[i] * k;
       const mi = b1 * ms[i] + (1 - b1) * gi;
@@ -802,7 +812,7 @@ export function adamWInPlace(slots: readonly AdamWSlot[], step: AdamWStep): numb
       vs[i] = vi;
       ps[i] = ps[i] - s.lr * (mi * c1) / (Math.sqrt(vi * c2) + eps) - s.lr * s.weightDecay * ps[i];
     }
-  }
+  });
   forgetBf16Copies(slots.map((s) => s.p.dataId));
   inPlaceSteps++;
   return Math.sqrt(step.clipGrad > 0 ? norm2 : sq);

@@ -51,6 +51,7 @@ import {
   TFJS_NODE_INSTALL,
 } from "./_native.ts";
 import { installWasmKernels } from "./_wasm_kernels.ts";
+import { setStepThreads } from "./_helper.ts";
 import {
   attachDnnl,
   blasActive,
@@ -351,6 +352,7 @@ export function initBackend(opts: BackendOptions): Promise<BackendInfo> {
     const info = await start(opts.backend, threads);
     if (info.backend === "wasm") {
       installWasmKernels();
+      setStepThreads(info.threads);
       withNativeMatmul(info, opts.blas ?? envBlas());
       withDnnl(info, opts.dnnl ?? envDnnl());
     }
