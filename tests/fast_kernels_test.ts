@@ -490,7 +490,7 @@ Deno.test("AdamW in place: a parameter whose memory another tensor shares is upd
   w.dispose();
 });
 
-Deno.test("AdamW in place drops the bf16 copies of the weights it wrote", async () => {
+Deno.test("AdamW in place refreshes the bf16 copies of the weights it wrote", async () => {
   const { setMatmulPrecision } = await import("../lib/backend/mod.ts");
   const { adamWInPlaceSteps } = await import("../lib/backend/fused.ts");
   await initBackend({ backend: "wasm", quiet: true });
@@ -525,27 +525,45 @@ Deno.test("AdamW in place drops the bf16 copies of the weights it wrote", async 
   }
 });
 
-Deno.test("AdamW in place on two threads: the helper's half changes no bit of the step", async () => {
+Deno.test("AdamW in place on two threads: the helper's half changes no bit of the step or of the refreshed bf16 copies", async () => {
   const { adamWInPlace } = await import("../lib/backend/fused.ts");
   const { setStepThreads, setWaitForHelper, stepThreadStats } = await import(
     "../lib/backend/_helper.ts"
   );
+  const { setMatmulPrecision } = await import("../lib/backend/mod.ts");
+  const { bf16Stats } = await import("../lib/backend/_bf16.ts");
   await initBackend({ backend: "wasm", quiet: true });
-  // several chunks (65,536 elements each), SIMD tails of 3 and 1, tensors below 4 elements
-  const sizes = [200003, 70001, 7, 3, 131072];
+  // several chunks (65,536 elements each), SIMD tails of 3 and 1, tensors below 4 elements;
+  // [3, 1] is only ever a vector product's operand (fp32: no bf16 copy), the others get one
+  const shapes = [[391, 512], [7, 10001], [1, 7], [3, 1], [256, 512]];
   const step = (clipGrad: number) => {
-    const slots = sizes.map((n, i) => ({
-      p: tf.tensor1d(values(n, 10 + i)),
-      g: tf.tensor1d(values(n, 20 + i)),
-      m: tf.tensor1d(values(n, 30 + i)),
-      v: tf.tensor1d(values(n, 40 + i).map(Math.abs)),
-      lr: 1e-2 * (i + 1),
-      weightDecay: i % 2 ? 0 : 0.05,
-    }));
+    const slots = shapes.map((sh, i) => {
+      const n = sh[0] * sh[1];
+      return {
+        p: tf.tensor2d(values(n, 10 + i), sh as [number, number]),
+        g: tf.tensor2d(values(n, 20 + i), sh as [number, number]),
+        m: tf.tensor2d(values(n, 30 + i), sh as [number, number]),
+        v: tf.tensor2d(values(n, 40 + i).map(Math.abs), sh as [number, number]),
+        lr: 1e-2 * (i + 1),
+        weightDecay: i % 2 ? 0 : 0.05,
+      };
+    });
+    const xs = slots.map((s) => tf.tensor2d(values(2 * s.p.shape[0], 50), [2, s.p.shape[0]]));
+    const product = () => slots.map((s, i) => tf.tidy(() => tf.matMul(xs[i], s.p).dataSync()));
+    setMatmulPrecision("bf16");
+    product(); // caches the bf16 copies of every p (but the [3, 1] one's)
     const attrs = { beta1: 0.9, beta2: 0.95, eps: 1e-8, c1: 10, c2: 20, clipGrad };
+    const refreshed = bf16Stats().refreshed;
     const norms = [adamWInPlace(slots, attrs), adamWInPlace(slots, attrs)];
+    assert.equal(bf16Stats().refreshed - refreshed, 2 * 4, "4 copies refreshed per step");
+    // the products from the refreshed copies, and from fresh tensors of the same values
+    const got = product();
+    const fresh = slots.map((s, i) => tf.tidy(() => tf.matMul(xs[i], tf.add(s.p, 0)).dataSync()));
+    setMatmulPrecision("fp32");
+    got.forEach((a, i) => assert.deepEqual(a, fresh[i], `product ${i} after the steps`));
     const out = slots.flatMap((s) => [s.p, s.m, s.v].map((t) => t.dataSync().slice()));
-    tf.dispose(slots.flatMap((s) => [s.p, s.g, s.m, s.v]));
+    out.push(...got.map((a) => Float32Array.from(a)));
+    tf.dispose([...xs, ...slots.flatMap((s) => [s.p, s.g, s.m, s.v])]);
     return { norms, out };
   };
   try {
@@ -581,5 +599,6 @@ Deno.test("AdamW in place on two threads: the helper's half changes no bit of th
   } finally {
     setWaitForHelper(false);
     setStepThreads(2);
+    setMatmulPrecision("fp32");
   }
 });

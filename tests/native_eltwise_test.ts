@@ -13,7 +13,9 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { bf16Stats, initBackend, ops, resetBf16Stats } from "../lib/backend/mod.ts";
-import { bf16Bits, convertToBf16 } from "../lib/backend/_bf16.ts";
+import { bf16Bits, bf16BitsFtz, convertToBf16 } from "../lib/backend/_bf16.ts";
+import { simdExports } from "../lib/backend/_simd.ts";
+import { WASM_BASE64 } from "../lib/backend/simd/bf16_wasm.ts";
 import {
   NATIVE_MIN_ELEMENTS,
   nativeEltwise,
@@ -151,6 +153,27 @@ Deno.test(`oneDNN's bf16 copies round to nearest even; fp32 denormals become sig
     assert.equal(got[i], want, `bits ${b.toString(16)}: got ${got[i].toString(16)}`);
   }
   assert.ok(denormals >= 3);
+  // the in-place AdamW step refreshes copies of large weights with the wasm kernel's flushing
+  // variant (and its scalar tail with bf16BitsFtz): the same bits as the reorder
+  const wb = be;
+  const ex = simdExports("bf16", WASM_BASE64, wb.wasm.wasmMemory!)!;
+  const src = wb.wasm._malloc(4 * n), dst = wb.wasm._malloc(2 * n);
+  try {
+    new Uint32Array(wb.wasm.wasmMemory!.buffer, src, n).set(bits);
+    (ex.f32_to_bf16_ftz as (s: number, d: number, n: number) => void)(src, dst, n);
+    const simd = new Uint16Array(wb.wasm.wasmMemory!.buffer, dst, n);
+    for (let i = 0; i < n; i++) {
+      if (simd[i] !== got[i] || bf16BitsFtz(bits[i]) !== got[i]) {
+        assert.fail(
+          `bits ${bits[i].toString(16)}: reorder ${got[i].toString(16)}, SIMD flushing ` +
+            `${simd[i].toString(16)}, bf16BitsFtz ${bf16BitsFtz(bits[i]).toString(16)}`,
+        );
+      }
+    }
+  } finally {
+    wb.wasm._free(src);
+    wb.wasm._free(dst);
+  }
   // turned off, the same values take the wasm kernel (which rounds denormals too)
   setNativeEltwise(false);
   resetBf16Stats();

@@ -49,6 +49,8 @@ export interface Bf16Stats {
   simdConversions: number;
   /** Conversions done by oneDNN's reorder (threaded; arrays of 32K values or more). */
   nativeConversions: number;
+  /** Copies refreshed in place by the writer of their tensor (the in-place AdamW step). */
+  refreshed: number;
   /** Copies held now and their bytes. */
   cacheEntries: number;
   cacheBytes: number;
@@ -86,6 +88,7 @@ const counts = {
   cacheHitElements: 0,
   simdConversions: 0,
   nativeConversions: 0,
+  refreshed: 0,
 };
 
 /** The counters (see {@link Bf16Stats}). */
@@ -132,6 +135,37 @@ export function forgetBf16Copies(dataIds: Iterable<unknown>): void {
     const e = cache.get(id);
     if (e !== undefined) drop(ownerBackend, id, e);
   }
+}
+
+/** fp32 bits -> bf16 bits as oneDNN's reorder rounds: {@link bf16Bits}, denormals to signed 0. */
+export function bf16BitsFtz(b: number): number {
+  b >>>= 0;
+  return (b & 0x7f800000) === 0 ? (b >>> 16) & 0x8000 : bf16Bits(b);
+}
+
+/**
+ * The cached bf16 copy of tensor `t`'s data, for the writer of that data to refresh in place
+ * (the in-place AdamW step, which then calls {@link countBf16Refresh}): the copy's heap offset,
+ * and whether its conversion flushes denormals (oneDNN's reorder, which converts arrays of
+ * `NATIVE_MIN_ELEMENTS` or more when loaded; the refresh must round as it would). Null when no
+ * copy is cached.
+ */
+export function cachedBf16Copy(
+  be: WasmBackendLike,
+  t: tf.TensorInfo,
+): { ptr: number; ftz: boolean } | null {
+  if (be.wasm !== owner) return null;
+  const e = cache.get(t.dataId);
+  if (e === undefined) return null;
+  let n = 1;
+  for (const d of t.shape) n *= d;
+  if (e.src !== be.dataIdMap.get(t.dataId).memoryOffset || e.elems !== n) return null;
+  return { ptr: e.ptr, ftz: nativeEltwise(n) !== null };
+}
+
+/** Counts copies refreshed by their tensor's writer (see {@link cachedBf16Copy}). */
+export function countBf16Refresh(copies: number): void {
+  counts.refreshed += copies;
 }
 
 /** Starts one product: its operands stay pinned in the cache until the next call. */

@@ -17,7 +17,7 @@
 import workerThreads from "node:worker_threads";
 
 const SEQ = 0, OFFER = 1, DONE = 2, READY = 3;
-const HEADER = 16, CHUNK = 8;
+const HEADER = 16, CHUNK = 9;
 /** Largest chunk in elements (256 KiB of each of the four arrays). */
 export const CHUNK_ELEMS = 1 << 16;
 /** Chunks a job can hold; a larger job runs on the main thread alone. */
@@ -25,7 +25,11 @@ const MAX_CHUNKS = 8192;
 /** How long the main thread waits for a half the helper took before it calls the helper dead. */
 const TIMEOUT_MS = 30_000;
 
-/** One chunk: byte offsets in the heap, its element count (a multiple of 4), lr and decay. */
+/**
+ * One chunk: byte offsets in the heap, its element count (a multiple of 4), lr and decay, and
+ * where the bf16 copy of the updated p goes (`bf` > 0: rounded as `f32_to_bf16`; < 0: at `-bf`,
+ * denormals flushed as `f32_to_bf16_ftz`; 0: no copy).
+ */
 export interface Chunk {
   p: number;
   g: number;
@@ -34,6 +38,7 @@ export interface Chunk {
   n: number;
   lr: number;
   wd: number;
+  bf: number;
 }
 
 /** The step's scalars (see `adamw.wat`). */
@@ -46,10 +51,44 @@ export interface StepScalars {
   c2: number;
 }
 
-/** The SIMD exports the main thread runs its half with. */
-export interface AdamWExports {
+/** The SIMD exports the main thread runs its half with (`adamw.wat` and `bf16.wat`). */
+export interface StepExports {
   adamw: (...a: number[]) => number;
   sumsq: (x: number, n: number) => number;
+  f32_to_bf16: (src: number, dst: number, n: number) => void;
+  f32_to_bf16_ftz: (src: number, dst: number, n: number) => void;
+}
+
+/** The compiled modules a helper instantiates on the heap. */
+export interface StepModules {
+  adamw: WebAssembly.Module;
+  bf16: WebAssembly.Module;
+}
+
+/** Chunk `c` of a job of `kind` on this thread: its sum of squares. */
+function runOne(kind: 1 | 2, c: Chunk, s: StepScalars, ex: StepExports): number {
+  if (kind === 2) return ex.sumsq(c.g, c.n);
+  const sq = ex.adamw(
+    c.p,
+    c.g,
+    c.m,
+    c.v,
+    c.p,
+    c.m,
+    c.v,
+    c.n,
+    s.k,
+    c.lr,
+    s.b1,
+    s.b2,
+    s.eps,
+    c.wd,
+    s.c1,
+    s.c2,
+  );
+  if (c.bf > 0) ex.f32_to_bf16(c.p, c.bf, c.n);
+  else if (c.bf < 0) ex.f32_to_bf16_ftz(c.p, -c.bf, c.n);
+  return sq;
 }
 
 const WORKER_SCRIPT = new URL("./_helper_worker.js", import.meta.url);
@@ -85,11 +124,11 @@ class Helper {
   #seq = 0;
   #dead = false;
 
-  constructor(memory: WebAssembly.Memory, module: WebAssembly.Module) {
+  constructor(memory: WebAssembly.Memory, modules: StepModules) {
     const w = new workerThreads.Worker(WORKER_SCRIPT);
     w.on("error", () => this.#dead = true);
     w.on("exit", () => this.#dead = true);
-    w.postMessage({ memory, module, ctl: this.ctl.buffer, job: this.job.buffer });
+    w.postMessage({ memory, modules, ctl: this.ctl.buffer, job: this.job.buffer });
     w.unref();
   }
 
@@ -102,7 +141,7 @@ class Helper {
    * Runs `kind` (1: the AdamW update, 2: the sum of squares) over `chunks`, writing each chunk's
    * sum of squares into `out`.
    */
-  run(kind: 1 | 2, chunks: readonly Chunk[], s: StepScalars, ex: AdamWExports, out: Float64Array) {
+  run(kind: 1 | 2, chunks: readonly Chunk[], s: StepScalars, ex: StepExports, out: Float64Array) {
     const job = this.job, n = chunks.length;
     let total = 0;
     for (const c of chunks) total += c.n;
@@ -111,32 +150,14 @@ class Helper {
       half += chunks[split].n;
     }
     job.set([kind, split, n, s.k, s.b1, s.b2, s.eps, s.c1, s.c2]);
-    chunks.forEach((c, i) => job.set([c.p, c.g, c.m, c.v, c.n, c.lr, c.wd, 0], HEADER + CHUNK * i));
+    chunks.forEach((c, i) =>
+      job.set([c.p, c.g, c.m, c.v, c.n, c.lr, c.wd, 0, c.bf], HEADER + CHUNK * i)
+    );
     const seq = ++this.#seq;
     Atomics.store(this.ctl, OFFER, seq);
     Atomics.store(this.ctl, SEQ, seq);
     Atomics.notify(this.ctl, SEQ, 1);
-    const one = (c: Chunk) =>
-      kind === 1
-        ? ex.adamw(
-          c.p,
-          c.g,
-          c.m,
-          c.v,
-          c.p,
-          c.m,
-          c.v,
-          c.n,
-          s.k,
-          c.lr,
-          s.b1,
-          s.b2,
-          s.eps,
-          c.wd,
-          s.c1,
-          s.c2,
-        )
-        : ex.sumsq(c.g, c.n);
+    const one = (c: Chunk) => runOne(kind, c, s, ex);
     if (waitForTake) {
       const until = performance.now() + 10_000;
       while (Atomics.load(this.ctl, OFFER) === seq && performance.now() < until) {
@@ -172,15 +193,15 @@ export function runChunks(
   kind: 1 | 2,
   chunks: readonly Chunk[],
   s: StepScalars,
-  ex: AdamWExports,
+  ex: StepExports,
   memory: WebAssembly.Memory,
-  module: WebAssembly.Module,
+  modules: StepModules,
   out: Float64Array,
 ): void {
   let h = helpers.get(memory);
   if (h === undefined && wanted >= 2 && memory.buffer instanceof SharedArrayBuffer) {
     try {
-      h = new Helper(memory, module);
+      h = new Helper(memory, modules);
     } catch {
       h = null; // no worker: the main thread does it all
     }
@@ -189,26 +210,5 @@ export function runChunks(
   if (h && wanted >= 2 && h.ready && chunks.length <= MAX_CHUNKS) {
     return h.run(kind, chunks, s, ex, out);
   }
-  chunks.forEach((c, i) => {
-    out[i] = kind === 1
-      ? ex.adamw(
-        c.p,
-        c.g,
-        c.m,
-        c.v,
-        c.p,
-        c.m,
-        c.v,
-        c.n,
-        s.k,
-        c.lr,
-        s.b1,
-        s.b2,
-        s.eps,
-        c.wd,
-        s.c1,
-        s.c2,
-      )
-      : ex.sumsq(c.g, c.n);
-  });
+  chunks.forEach((c, i) => out[i] = runOne(kind, c, s, ex));
 }

@@ -20,8 +20,8 @@ import { parentPort } from "node:worker_threads";
 
 const SEQ = 0, OFFER = 1, DONE = 2, READY = 3;
 // job layout (f64): [kind, first chunk, end chunk, k, b1, b2, eps, c1, c2, ...], chunk i at
-// HEADER + 8 i: [p, g, m, v, n, lr, wd, result]
-const HEADER = 16, CHUNK = 8;
+// HEADER + 9 i: [p, g, m, v, n, lr, wd, result, bf16 copy (> 0 round, < 0 flush denormals)]
+const HEADER = 16, CHUNK = 9;
 
 if (parentPort === null) {
   throw new Error("_helper_worker.js must run in a node:worker_threads Worker");
@@ -31,11 +31,17 @@ const port = parentPort;
 port.once(
   "message",
   (
-    /** @type {{ memory: WebAssembly.Memory, module: WebAssembly.Module, ctl: SharedArrayBuffer, job: SharedArrayBuffer }} */ msg,
+    /** @type {{ memory: WebAssembly.Memory, modules: { adamw: WebAssembly.Module, bf16: WebAssembly.Module }, ctl: SharedArrayBuffer, job: SharedArrayBuffer }} */ msg,
   ) => {
-    const ex = new WebAssembly.Instance(msg.module, { env: { memory: msg.memory } }).exports;
+    const env = { env: { memory: msg.memory } };
+    const ex = new WebAssembly.Instance(msg.modules.adamw, env).exports;
+    const bx = new WebAssembly.Instance(msg.modules.bf16, env).exports;
     const adamw = /** @type {(...a: number[]) => number} */ (ex.adamw);
     const sumsq = /** @type {(x: number, n: number) => number} */ (ex.sumsq);
+    const toBf16 = /** @type {(src: number, dst: number, n: number) => void} */ (bx.f32_to_bf16);
+    const toBf16Ftz = /** @type {(src: number, dst: number, n: number) => void} */ (
+      bx.f32_to_bf16_ftz
+    );
     const ctl = new Int32Array(msg.ctl), job = new Float64Array(msg.job);
     Atomics.store(ctl, READY, 1);
     Atomics.notify(ctl, READY);
@@ -67,6 +73,9 @@ port.once(
             job[8],
           )
           : sumsq(job[o + 1], job[o + 4]);
+        const bf = job[o + 8];
+        if (kind === 1 && bf > 0) toBf16(job[o], bf, job[o + 4]);
+        else if (kind === 1 && bf < 0) toBf16Ftz(job[o], -bf, job[o + 4]);
       }
       Atomics.store(ctl, DONE, seen);
       Atomics.notify(ctl, DONE);

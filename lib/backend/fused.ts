@@ -15,8 +15,15 @@
 import * as tf from "@tensorflow/tfjs";
 import { isWasmBackend } from "./_wasm_types.ts";
 import { simdExports, simdModule } from "./_simd.ts";
-import { type AdamWExports, type Chunk, CHUNK_ELEMS, runChunks } from "./_helper.ts";
-import { forgetBf16Copies } from "./_bf16.ts";
+import { type Chunk, CHUNK_ELEMS, runChunks, type StepExports } from "./_helper.ts";
+import {
+  bf16Bits,
+  bf16BitsFtz,
+  cachedBf16Copy,
+  countBf16Refresh,
+  forgetBf16Copies,
+} from "./_bf16.ts";
+import { WASM_BASE64 as BF16_WASM } from "./simd/bf16_wasm.ts";
 import { countNative, heapAt, nativeEltwise } from "./_native_eltwise.ts";
 import { WASM_BASE64 as GELU_WASM } from "./simd/gelu_wasm.ts";
 import { WASM_BASE64 as LAYERNORM_WASM } from "./simd/layernorm_wasm.ts";
@@ -755,17 +762,25 @@ export function adamWInPlace(slots: readonly AdamWSlot[], step: AdamWStep): numb
   // no allocation below, so the heap views stay valid
   const view = (t: tf.Tensor) => be.typedArrayFromHeap(t) as Float32Array;
   const heap = be.wasm.wasmMemory;
-  const simd = heap !== undefined && heap.buffer instanceof SharedArrayBuffer
-    ? simdExports("adamw", ADAMW_WASM, heap) as unknown as AdamWExports | null
+  const shared = heap !== undefined && heap.buffer instanceof SharedArrayBuffer;
+  const ax = shared ? simdExports("adamw", ADAMW_WASM, heap) : null;
+  const bx = shared ? simdExports("bf16", BF16_WASM, heap) : null;
+  const simd = ax && bx ? { ...ax, ...bx } as unknown as StepExports : null;
+  const modules = simd
+    ? { adamw: simdModule("adamw", ADAMW_WASM)!, bf16: simdModule("bf16", BF16_WASM)! }
     : null;
   const { beta1: b1, beta2: b2, eps, c1, c2 } = step;
   const arrays = slots.map((s) => [s.p, s.g, s.m, s.v].map(view));
+  // the bf16 copies of weights the last step's products used are rewritten in the same pass,
+  // rounded as their conversion would round them (no conversion pass before the next product)
+  const copies = slots.map((s) => simd ? cachedBf16Copy(be, s.p) : null);
   // the SIMD part of every parameter as chunks (two threads share them); the last n % 4
   // elements of each parameter run below, here
   const chunks: Chunk[] = [];
   if (simd) {
     slots.forEach((s, j) => {
       const [ps, gs, ms, vs] = arrays[j];
+      const copy = copies[j];
       const n4 = ps.length & ~3;
       for (let at = 0; at < n4; at += CHUNK_ELEMS) {
         const b = 4 * at;
@@ -777,6 +792,7 @@ export function adamWInPlace(slots: readonly AdamWSlot[], step: AdamWStep): numb
           n: Math.min(CHUNK_ELEMS, n4 - at),
           lr: s.lr,
           wd: s.weightDecay,
+          bf: copy === null ? 0 : (copy.ptr + 2 * at) * (copy.ftz ? -1 : 1),
         });
       }
     });
@@ -787,7 +803,7 @@ export function adamWInPlace(slots: readonly AdamWSlot[], step: AdamWStep): numb
   let norm2 = 0;
   if (step.clipGrad > 0) {
     if (simd) {
-      runChunks(2, chunks, scalars, simd, heap!, simdModule("adamw", ADAMW_WASM)!, sums);
+      runChunks(2, chunks, scalars, simd, heap!, modules!, sums);
       for (const x of sums) norm2 += x;
     }
     arrays.forEach(([, gs], j) => {
@@ -798,7 +814,7 @@ export function adamWInPlace(slots: readonly AdamWSlot[], step: AdamWStep): numb
   const k = scalars.k;
   let sq = 0;
   if (simd) {
-    runChunks(1, chunks, scalars, simd, heap!, simdModule("adamw", ADAMW_WASM)!, sums);
+    runChunks(1, chunks, scalars, simd, heap!, modules!, sums);
     for (const x of sums) sq += x;
   }
   slots.forEach((s, j) => {
@@ -812,8 +828,16 @@ export function adamWInPlace(slots: readonly AdamWSlot[], step: AdamWStep): numb
       vs[i] = vi;
       ps[i] = ps[i] - s.lr * (mi * c1) / (Math.sqrt(vi * c2) + eps) - s.lr * s.weightDecay * ps[i];
     }
+    const copy = copies[j];
+    if (copy !== null && from(j) < ps.length) {
+      const bits = new Uint32Array(ps.buffer, ps.byteOffset, ps.length);
+      const out = new Uint16Array(ps.buffer, copy.ptr, ps.length);
+      const round = copy.ftz ? bf16BitsFtz : bf16Bits;
+      for (let i = from(j); i < ps.length; i++) out[i] = round(bits[i]);
+    }
   });
-  forgetBf16Copies(slots.map((s) => s.p.dataId));
+  countBf16Refresh(copies.filter((c) => c !== null).length);
+  forgetBf16Copies(slots.filter((_, j) => copies[j] === null).map((s) => s.p.dataId));
   inPlaceSteps++;
   return Math.sqrt(step.clipGrad > 0 ? norm2 : sq);
 }

@@ -12,6 +12,10 @@
 ;;
 ;; (func f32_to_bf16 (src dst n)): byte offsets of n fp32 values and of room for n bf16 values
 ;; (u16) in the memory. Does all n: 8 at a time, then one at a time for the last 0-7.
+;; (func f32_to_bf16_ftz (src dst n)): the same, except that fp32 denormals (exponent bits 0)
+;; become signed zero, as oneDNN's reorder and the hardware conversion do: the AdamW step
+;; refreshes the bf16 copies of the weights it wrote with whichever rounding their conversion
+;; would have used (`_bf16.ts`), so a copy's bits never depend on who made it.
 (module
   (import "env" "memory" (memory 1 65536 shared))
   (func $round (param $v v128) (result v128)
@@ -27,6 +31,37 @@
           (v128.and (local.get $hi) (i32x4.splat (i32.const 1))))
         (i32.const 16))
       (f32x4.ne (local.get $v) (local.get $v))))
+  (func $round_ftz (param $v v128) (result v128)
+    ;; denormal lanes (exponent 0): the sign alone
+    (v128.bitselect
+      (v128.and (i32x4.shr_u (local.get $v) (i32.const 16)) (i32x4.splat (i32.const 0x8000)))
+      (call $round (local.get $v))
+      (i32x4.eq (v128.and (local.get $v) (i32x4.splat (i32.const 0x7f800000))) (i32x4.splat (i32.const 0)))))
+  (func (export "f32_to_bf16_ftz") (param $src i32) (param $dst i32) (param $n i32)
+    (local $i i32) (local $end i32) (local $b i32) (local $s i32)
+    (local.set $end (i32.shl (i32.and (local.get $n) (i32.const -8)) (i32.const 2)))
+    (local.set $i (i32.const 0))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (local.set $s (i32.add (local.get $src) (local.get $i)))
+        (v128.store
+          (i32.add (local.get $dst) (i32.shr_u (local.get $i) (i32.const 1)))
+          (i16x8.narrow_i32x4_u
+            (call $round_ftz (v128.load (local.get $s)))
+            (call $round_ftz (v128.load offset=16 (local.get $s)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 32)))
+        (br $next)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $i) (local.get $end)))
+        (local.set $b (i32.load (i32.add (local.get $src) (local.get $i))))
+        (i32.store16
+          (i32.add (local.get $dst) (i32.shr_u (local.get $i) (i32.const 1)))
+          (i32x4.extract_lane 0 (call $round_ftz (i32x4.splat (local.get $b)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $tail))))
   (func (export "f32_to_bf16") (param $src i32) (param $dst i32) (param $n i32)
     (local $i i32) (local $end i32) (local $b i32) (local $s i32)
     ;; $i counts fp32 bytes read; the output offset is $i / 2
