@@ -435,7 +435,24 @@ function adamW(args: KArgs): tf.TensorInfo[] {
       a.c2,
     );
   }
+  adamWScalar([ps, gs, ms, vs], [np, nm, nv], from, { ...a, k });
+  return infos;
+}
+
+/**
+ * The AdamW update of elements [from, end) in scalar code (what `adamw.wat` does 4 lanes at a
+ * time); the outputs may be the inputs. Returns the sum of the squares of the unscaled g.
+ */
+function adamWScalar(
+  [ps, gs, ms, vs]: Float32Array[],
+  [np, nm, nv]: Float32Array[],
+  from: number,
+  a: AdamWAttrs & { k: number },
+): number {
+  const { k, beta1: b1, beta2: b2 } = a;
+  let sq = 0;
   for (let i = from; i < ps.length; i++) {
+    sq += gs[i] * gs[i];
     const gi = gs[i] * k;
     const mi = b1 * ms[i] + (1 - b1) * gi;
     const vi = b2 * vs[i] + (1 - b2) * gi * gi;
@@ -444,7 +461,7 @@ function adamW(args: KArgs): tf.TensorInfo[] {
     const step = a.lr * (mi * a.c1) / (Math.sqrt(vi * a.c2) + a.eps);
     np[i] = ps[i] - step - a.lr * a.weightDecay * ps[i];
   }
-  return infos;
+  return sq;
 }
 
 function sumSquares(args: KArgs): tf.TensorInfo {
@@ -818,16 +835,17 @@ export function adamWInPlace(slots: readonly AdamWSlot[], step: AdamWStep): numb
     for (const x of sums) sq += x;
   }
   slots.forEach((s, j) => {
-    const [ps, gs, ms, vs] = arrays[j];
-    for (let i = from(j); i < ps.length; i++) {
-      sq += gs[i] * gs[i];
-      const gi = gs[i] * k;
-      const mi = b1 * ms[i] + (1 - b1) * gi;
-      const vi = b2 * vs[i] + (1 - b2) * gi * gi;
-      ms[i] = mi;
-      vs[i] = vi;
-      ps[i] = ps[i] - s.lr * (mi * c1) / (Math.sqrt(vi * c2) + eps) - s.lr * s.weightDecay * ps[i];
-    }
+    const [ps, , ms, vs] = arrays[j];
+    sq += adamWScalar(arrays[j], [ps, ms, vs], from(j), {
+      k,
+      lr: s.lr,
+      beta1: b1,
+      beta2: b2,
+      eps,
+      weightDecay: s.weightDecay,
+      c1,
+      c2,
+    });
     const copy = copies[j];
     if (copy !== null && from(j) < ps.length) {
       const bits = new Uint32Array(ps.buffer, ps.byteOffset, ps.length);
