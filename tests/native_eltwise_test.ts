@@ -21,6 +21,7 @@ import {
   nativeEltwise,
   nativeEltwiseCalls,
   setNativeEltwise,
+  SOFTMAX_NATIVE_MIN,
 } from "../lib/backend/_native_eltwise.ts";
 import type { WasmBackendLike } from "../lib/backend/_wasm_types.ts";
 
@@ -261,9 +262,10 @@ function softmaxRef(x: Float32Array, dy: Float32Array, cols: number) {
 }
 
 Deno.test(`softmax and its backward match float64: the loop (small) and oneDNN (large)${notRun}`, () => {
-  // [2, 3, 17, 17] (867 values: the loop) and [8, 4, 65, 65] (135,200: oneDNN when loaded);
-  // rows shifted by up to +-300 (the max is subtracted first), ties, and one row of equal values
-  for (const shape of [[2, 3, 17, 17], [8, 4, 65, 65]]) {
+  // [2, 3, 17, 17] (867 values: the loop), [16, 3, 11, 11] (5,808) and [8, 4, 65, 65] (135,200:
+  // oneDNN when loaded); rows shifted by up to +-300 (the max is subtracted first), ties, and one
+  // row of equal values
+  for (const shape of [[2, 3, 17, 17], [16, 3, 11, 11], [8, 4, 65, 65]]) {
     const n = shape.reduce((a, b) => a * b, 1), cols = shape[3];
     let s = 99;
     const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
@@ -282,7 +284,7 @@ Deno.test(`softmax and its backward match float64: the loop (small) and oneDNN (
       return [f(xt).dataSync().slice(), g.dataSync().slice()];
     });
     const calls = nativeEltwiseCalls();
-    const native = n >= NATIVE_MIN_ELEMENTS && have;
+    const native = n >= SOFTMAX_NATIVE_MIN && have;
     for (const k of ["softmax", "softmaxBackward"]) {
       const ran = (calls[k] ?? 0) > (before[k] ?? 0);
       assert.equal(ran, native, `${shape}: ${k} ${ran ? "ran" : "did not run"} natively`);

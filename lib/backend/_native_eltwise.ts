@@ -13,6 +13,14 @@ import type { WasmBackendLike } from "./_wasm_types.ts";
 /** Below this many values the wasm kernel is as fast (no threads to wake). */
 export const NATIVE_MIN_ELEMENTS = 32768;
 
+/**
+ * Softmax's threshold is lower: its fallback is a scalar float64 loop, not a SIMD kernel. At
+ * attention's shapes oneDNN's primitives took about half its time from a few thousand values up
+ * (forward + backward of `[64, 3, 9, 9]`, 15,552 values: 0.18-0.25 ms against 0.45-0.47 ms,
+ * nothing else running); MAE+AMT's encoder attention at batch 64 (`[64, 3, 11, 11]`) is there.
+ */
+export const SOFTMAX_NATIVE_MIN = 4096;
+
 let attached: DnnlEltwise | null = null;
 let enabled = true;
 
@@ -26,9 +34,12 @@ export function setNativeEltwise(on: boolean): void {
   enabled = on;
 }
 
-/** The native kernels for an array of `n` values, or null: use the wasm kernel. */
-export function nativeEltwise(n: number): DnnlEltwise | null {
-  return enabled && n >= NATIVE_MIN_ELEMENTS ? attached : null;
+/**
+ * The native kernels for an array of `n` values, or null: use the wasm kernel. `min` is the
+ * smallest array worth the native call for this kernel.
+ */
+export function nativeEltwise(n: number, min = NATIVE_MIN_ELEMENTS): DnnlEltwise | null {
+  return enabled && n >= min ? attached : null;
 }
 
 const calls: Record<string, number> = {};

@@ -24,7 +24,7 @@ import {
   forgetBf16Copies,
 } from "./_bf16.ts";
 import { WASM_BASE64 as BF16_WASM } from "./simd/bf16_wasm.ts";
-import { countNative, heapAt, nativeEltwise } from "./_native_eltwise.ts";
+import { countNative, heapAt, nativeEltwise, SOFTMAX_NATIVE_MIN } from "./_native_eltwise.ts";
 import { WASM_BASE64 as GELU_WASM } from "./simd/gelu_wasm.ts";
 import { WASM_BASE64 as LAYERNORM_WASM } from "./simd/layernorm_wasm.ts";
 import { WASM_BASE64 as ADAMW_WASM } from "./simd/adamw_wasm.ts";
@@ -308,7 +308,7 @@ function softmaxFwd(args: KArgs): tf.TensorInfo {
   const cols = x.shape[x.shape.length - 1] ?? 1;
   const { ins: [xs], outs: [y], infos } = io(args.backend, [x], [x.shape]);
   const rows = cols === 0 ? 0 : xs.length / cols;
-  const native = nativeEltwise(xs.length);
+  const native = nativeEltwise(xs.length, SOFTMAX_NATIVE_MIN);
   const be = args.backend;
   if (
     native !== null && isWasmBackend(be) &&
@@ -340,7 +340,7 @@ function softmaxBwd(args: KArgs): tf.TensorInfo {
   const cols = y.shape[y.shape.length - 1] ?? 1;
   const { ins: [dys, ys], outs: [dx], infos } = io(args.backend, [dy, y], [y.shape]);
   const rows = cols === 0 ? 0 : ys.length / cols;
-  const native = nativeEltwise(ys.length);
+  const native = nativeEltwise(ys.length, SOFTMAX_NATIVE_MIN);
   const be = args.backend;
   if (
     native !== null && isWasmBackend(be) &&
