@@ -756,7 +756,12 @@ export function adamWInPlaceSteps(): number {
  * Returns null with nothing written where writing in place is not possible or not safe: off the
  * wasm backend (or with the fused kernels off), a tensor that is not float32, or a p, m or v
  * whose data another tensor shares (tfjs treats tensor memory as immutable; another owner of the
- * buffer would see it change). The cached bf16 copies of the parameters are dropped.
+ * buffer would see it change).
+ *
+ * The SIMD part is split into chunks that a helper thread shares (`_helper.ts`; which thread ran a
+ * chunk changes no bit). A parameter whose bf16 copy the matmul cache holds (`_bf16.ts`) gets the
+ * copy rewritten in the same pass, rounded as its conversion would round it; other copies of the
+ * parameters are dropped.
  */
 export function adamWInPlace(slots: readonly AdamWSlot[], step: AdamWStep): number | null {
   const be = tf.backend() as unknown;
