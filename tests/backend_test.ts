@@ -366,7 +366,7 @@ Deno.test("oneDNN's OpenMP threads spin a bounded while unless the environment s
   if (a.dnnl.runtime === "OpenMP") {
     if (inherited) assert.match(a.dnnl.waitPolicy, /^from the environment/);
     else {
-      assert.equal(a.dnnl.waitPolicy, "spin 30000");
+      assert.equal(a.dnnl.waitPolicy, "spin 3000");
       assert.equal(a.spin, null, "the variable is put back after oneDNN loads");
     }
   }

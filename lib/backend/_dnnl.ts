@@ -15,13 +15,13 @@
  * OpenMP's wait policy: by default libgomp's threads spin for about 300,000 iterations after each
  * parallel region, and `OMP_WAIT_POLICY=PASSIVE` puts them to sleep at once. Neither fits: a step
  * makes some 300 short oneDNN calls with a few tens of microseconds of JS between them, so sleeping
- * threads are woken (a futex round trip) for every call, which cost about 15 ms of fixed time per
- * vit-tiny-32 step; long spins take a core from XNNPACK's pool, the main thread and any other process
- * (a ViT step took 2-4x longer on a busy machine when OpenBLAS's spinning threads were also in play).
- * So unless the user set `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT`, oneDNN is loaded with
+ * threads are woken (a futex round trip) for every call, which cost about 10-15 ms per vit-tiny-32
+ * step; long spins take the cores of XNNPACK's pool, the main thread and any other process (beside
+ * a second training process, 30,000 spins made a step 3x slower than passive). So unless the user
+ * set `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT`, oneDNN is loaded with
  * `GOMP_SPINCOUNT=${@link OMP_SPIN_COUNT}` (read by the OpenMP runtime when it loads; the variable
  * is put back right after, so child processes do not inherit it): threads stay awake across the
- * gaps between one step's calls and sleep soon after.
+ * short gaps between one step's calls and sleep soon after.
  *
  * Nothing here is required: {@link loadDnnl} returns why it did not load, and the matmul stays
  * fp32. The choice (`auto`, `off` or a path) comes from `lib/backend/mod.ts` (`AMT_DNNL`).
@@ -405,10 +405,15 @@ function envGet(name: string): string | undefined {
 
 /**
  * Spin iterations of an idle OpenMP thread before it sleeps (libgomp's default is 300,000). Measured
- * with the bench (vit-tiny-32, bf16, batch 64): passive 165-168 / 118-123 ms for the MAE / MAE+AMT
- * steps, 10,000 or 30,000 spins 147-159 / 98-104 ms.
+ * with the bench (vit-tiny-32, bf16, batch 64, MAE / MAE+AMT step), 2026-12-01:
+ * - nothing else running: 0 spins (passive) 157-161 / 110-114 ms, 1,000 150-164 / 101-111,
+ *   3,000 146-150 / 96, 30,000 151 / 96;
+ * - beside another training process: 0 spins 258-264 / 165-174 ms, 1,000 273 / 187, 3,000
+ *   311 / 223, 10,000 451-453 / 355-364, 30,000 835-839 / 723-725 (the spinning threads of the two
+ *   processes take each other's cores).
+ * 3,000 keeps all of the quiet machine's gain and loses least beside another process.
  */
-export const OMP_SPIN_COUNT = 30000;
+export const OMP_SPIN_COUNT = 3000;
 
 /** Sets `GOMP_SPINCOUNT` for the runtime about to load, unless the user chose a wait policy. */
 function boundedSpinOpenMp(): { note: string; restore(): void } {
