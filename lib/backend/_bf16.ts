@@ -23,7 +23,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
-import type { WasmBackendLike } from "./_wasm_types.ts";
+import { heapMemory, type WasmBackendLike } from "./_wasm_types.ts";
 import { simdExports } from "./_simd.ts";
 import { WASM_BASE64 as BF16_WASM } from "./simd/bf16_wasm.ts";
 import { heapAt, nativeEltwise } from "./_native_eltwise.ts";
@@ -227,8 +227,8 @@ interface SimdBf16 {
 function convert(be: WasmBackendLike, src: number, dst: number, n: number): void {
   counts.conversions++;
   counts.convertedElements += n;
-  const mem = be.wasm.wasmMemory;
-  const simd = mem !== undefined && mem.buffer instanceof SharedArrayBuffer
+  const mem = heapMemory(be);
+  const simd = mem !== undefined
     ? simdExports("bf16", BF16_WASM, mem) as unknown as SimdBf16 | null
     : null;
   const native = nativeEltwise(n);

@@ -17,8 +17,10 @@ export function setSimdEnabled(on: boolean): void {
 }
 
 /**
- * The exports of `simd/<name>.wat` instantiated on `memory` (a shared WebAssembly memory, e.g.
- * tfjs-backend-wasm's heap), or null without wasm SIMD / shared memory or with SIMD turned off.
+ * The exports of `simd/<name>.wat` instantiated on `memory`, tfjs-backend-wasm's heap (shared in
+ * its threaded build, not in its single-threaded one: then the module is instantiated with its
+ * memory import declared unshared, see {@link unshareMemoryImport}) or a kernel's own; null
+ * without wasm SIMD or with SIMD turned off.
  */
 export function simdExports(
   name: string,
@@ -26,10 +28,12 @@ export function simdExports(
   memory: WebAssembly.Memory,
 ): WebAssembly.Exports | null {
   if (simdOff) return null;
-  const mod = simdModule(name, base64);
+  const shared = memory.buffer instanceof SharedArrayBuffer;
+  const mod = shared ? simdModule(name, base64) : unsharedSimdModule(name, base64);
   if (mod === null) return null;
-  let byMemory = simdInstances.get(name);
-  if (byMemory === undefined) simdInstances.set(name, byMemory = new WeakMap());
+  const key = shared ? name : `${name}:unshared`;
+  let byMemory = simdInstances.get(key);
+  if (byMemory === undefined) simdInstances.set(key, byMemory = new WeakMap());
   let ex = byMemory.get(memory);
   if (ex === undefined) {
     ex = new WebAssembly.Instance(mod, { env: { memory } }).exports;
@@ -50,4 +54,95 @@ export function simdModule(name: string, base64: string): WebAssembly.Module | n
     simdModules.set(name, mod);
   }
   return mod;
+}
+
+/** The module of {@link simdModule} with its memory import unshared, for a non-shared heap. */
+function unsharedSimdModule(name: string, base64: string): WebAssembly.Module | null {
+  const key = `${name}:unshared`;
+  let mod = simdModules.get(key);
+  if (mod === undefined) {
+    try {
+      mod = new WebAssembly.Module(unshareMemoryImport(decodeBase64(base64)) as BufferSource);
+    } catch {
+      mod = null;
+    }
+    simdModules.set(key, mod);
+  }
+  return mod;
+}
+
+/** An unsigned LEB128 at `at`: its value and its length in bytes. */
+function readLeb(bytes: Uint8Array, at: number): [number, number] {
+  let value = 0, shift = 0, n = 0;
+  for (;;) {
+    const b = bytes[at + n++];
+    value += (b & 0x7f) * 2 ** shift;
+    if ((b & 0x80) === 0) return [value, n];
+    shift += 7;
+  }
+}
+
+function lebBytes(value: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = value & 0x7f;
+    value = Math.floor(value / 128);
+    if (value > 0) b |= 0x80;
+    out.push(b);
+  } while (value > 0);
+  return out;
+}
+
+/**
+ * A wasm binary's bytes with its imported memory's limits rewritten as unshared with no maximum
+ * (the other limits kept), so that it links against an unshared memory of any size: the heap
+ * of tfjs-backend-wasm's single-threaded build. The code is unchanged (the `.wat` files use no
+ * atomics). Bytes without a memory import come back as they are.
+ */
+export function unshareMemoryImport(bytes: Uint8Array): Uint8Array {
+  let at = 8; // magic and version
+  while (at < bytes.length) {
+    const id = bytes[at];
+    const [size, n] = readLeb(bytes, at + 1);
+    const start = at + 1 + n, end = start + size;
+    if (id === 2) {
+      let p = start;
+      const [count, c] = readLeb(bytes, p);
+      p += c;
+      for (let i = 0; i < count; i++) {
+        for (let name = 0; name < 2; name++) {
+          const [len, l] = readLeb(bytes, p);
+          p += l + len;
+        }
+        const kind = bytes[p++];
+        if (kind === 0) p += readLeb(bytes, p)[1]; // function: type index
+        else if (kind === 3) p += 2; // global: value type, mutability
+        else { // table (element type, limits) or memory (limits)
+          if (kind === 1) p++;
+          const flagsAt = p, flags = bytes[p++];
+          p += readLeb(bytes, p)[1];
+          const limitsEnd = flags & 1 ? p + readLeb(bytes, p)[1] : p;
+          if (kind !== 2) {
+            p = limitsEnd;
+            continue;
+          }
+          const payload = [
+            ...bytes.subarray(start, flagsAt),
+            0x00, // limits: initial only, unshared
+            ...bytes.subarray(flagsAt + 1, p),
+            ...bytes.subarray(limitsEnd, end),
+          ];
+          return Uint8Array.from([
+            ...bytes.subarray(0, at),
+            2,
+            ...lebBytes(payload.length),
+            ...payload,
+            ...bytes.subarray(end),
+          ]);
+        }
+      }
+    }
+    at = end;
+  }
+  return bytes;
 }

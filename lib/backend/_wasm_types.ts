@@ -12,6 +12,8 @@ export interface WasmBackendLike {
   wasm: {
     HEAPU8: Uint8Array;
     wasmMemory?: WebAssembly.Memory;
+    /** The module's exports; the single-threaded build's heap is their `memory` only. */
+    asm?: { memory?: WebAssembly.Memory };
     /** Emscripten's allocator on the heap: a byte offset (0 when out of memory). */
     _malloc(bytes: number): number;
     _free(offset: number): void;
@@ -29,4 +31,13 @@ export interface WasmBackendLike {
 /** Whether a kernel's backend is the wasm backend (it has a heap). */
 export function isWasmBackend(backend: unknown): backend is WasmBackendLike {
   return typeof (backend as WasmBackendLike).typedArrayFromHeap === "function";
+}
+
+/**
+ * The WebAssembly memory behind a wasm backend's heap: shared in the threaded build
+ * (`wasmMemory`), not in the single-threaded one (where Emscripten keeps it among the module's
+ * exports). Undefined if neither is there.
+ */
+export function heapMemory(be: WasmBackendLike): WebAssembly.Memory | undefined {
+  return be.wasm.wasmMemory ?? be.wasm.asm?.memory;
 }

@@ -13,7 +13,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { isWasmBackend } from "./_wasm_types.ts";
+import { heapMemory, isWasmBackend } from "./_wasm_types.ts";
 import { simdExports, simdModule } from "./_simd.ts";
 import { type Chunk, CHUNK_ELEMS, runChunks, type StepExports } from "./_helper.ts";
 import {
@@ -31,19 +31,19 @@ import { WASM_BASE64 as ADAMW_WASM } from "./simd/adamw_wasm.ts";
 
 export { setSimdEnabled } from "./_simd.ts";
 
-const LN_FWD = "AmtLayerNormFwd";
-const LN_BWD = "AmtLayerNormBwd";
-const GELU_FWD = "AmtGeluFwd";
-const GELU_BWD = "AmtGeluBwd";
-const GELU_FWD_NATIVE = "AmtGeluFwdNative";
-const GELU_BWD_NATIVE = "AmtGeluBwdNative";
+export const LN_FWD = "AmtLayerNormFwd";
+export const LN_BWD = "AmtLayerNormBwd";
+export const GELU_FWD = "AmtGeluFwd";
+export const GELU_BWD = "AmtGeluBwd";
+export const GELU_FWD_NATIVE = "AmtGeluFwdNative";
+export const GELU_BWD_NATIVE = "AmtGeluBwdNative";
 const ADAMW = "AmtAdamW";
 const SUM_SQ = "AmtSumSquares";
 const COL_SUM = "AmtColumnSum";
-const SPLIT_HEADS = "AmtSplitHeads";
-const SOFTMAX_FWD = "AmtSoftmax";
-const SOFTMAX_BWD = "AmtSoftmaxBwd";
-const MERGE_HEADS = "AmtMergeHeads";
+export const SPLIT_HEADS = "AmtSplitHeads";
+export const SOFTMAX_FWD = "AmtSoftmax";
+export const SOFTMAX_BWD = "AmtSoftmaxBwd";
+export const MERGE_HEADS = "AmtMergeHeads";
 
 const BACKENDS = ["cpu", "wasm"] as const;
 
@@ -104,8 +104,8 @@ const loadSimdLayerNorm = (memory: WebAssembly.Memory) =>
   simdExports("layernorm", LAYERNORM_WASM, memory) as SimdLayerNorm | null;
 
 /** The wasm heap when every array lies in it (then SIMD kernels can work in place), else null. */
-function sharedHeap(backend: unknown, arrays: Float32Array[]): WebAssembly.Memory | null {
-  const heap = isWasmBackend(backend) ? backend.wasm.wasmMemory : undefined;
+function heapOf(backend: unknown, arrays: Float32Array[]): WebAssembly.Memory | null {
+  const heap = isWasmBackend(backend) ? heapMemory(backend) : undefined;
   if (heap === undefined) return null;
   return arrays.every((a) => a.buffer === heap.buffer) ? heap : null;
 }
@@ -119,7 +119,7 @@ function layerNormFwd(args: KArgs): tf.TensorInfo[] {
     [R],
     [R],
   ]);
-  const heap = D % 4 === 0 ? sharedHeap(args.backend, [xs, g, b, y, mean, rstd]) : null;
+  const heap = D % 4 === 0 ? heapOf(args.backend, [xs, g, b, y, mean, rstd]) : null;
   const simd = heap && loadSimdLayerNorm(heap);
   if (simd) {
     simd.ln_fwd(
@@ -160,7 +160,7 @@ function layerNormBwd(args: KArgs): tf.TensorInfo[] {
     [dy, x, gamma, mean, rstd],
     [x.shape, [D], [D]],
   );
-  const heap = D % 4 === 0 ? sharedHeap(args.backend, [dys, xs, g, mu, rs, dx, dg, db]) : null;
+  const heap = D % 4 === 0 ? heapOf(args.backend, [dys, xs, g, mu, rs, dx, dg, db]) : null;
   const simd = heap && loadSimdLayerNorm(heap);
   if (simd) {
     simd.ln_bwd(
@@ -242,7 +242,7 @@ function geluFwd(args: KArgs): tf.TensorInfo[] {
   const { x } = args.inputs as Record<string, tf.TensorInfo>;
   const { ins: [xs], outs: [y, d], infos } = io(args.backend, [x], [x.shape, x.shape]);
   const n = xs.length, n4 = n & ~3;
-  const heap = sharedHeap(args.backend, [xs, y, d]);
+  const heap = heapOf(args.backend, [xs, y, d]);
   const simd = heap === null ? null : loadSimdGelu(heap);
   if (simd === null) {
     geluInto(xs, y, d); // the copy path (or scalar)
@@ -411,7 +411,7 @@ function adamW(args: KArgs): tf.TensorInfo[] {
     [p.shape, p.shape, p.shape],
   );
   const k = sc[0], b1 = a.beta1, b2 = a.beta2;
-  const heap = sharedHeap(args.backend, [ps, gs, ms, vs, np, nm, nv]);
+  const heap = heapOf(args.backend, [ps, gs, ms, vs, np, nm, nv]);
   const simd = heap && simdExports("adamw", ADAMW_WASM, heap);
   let from = 0;
   if (simd) {
@@ -738,11 +738,16 @@ export interface AdamWStep {
   clipGrad: number;
 }
 
-let inPlaceSteps = 0;
+let inPlaceSteps = 0, inPlaceSimdSteps = 0;
 
 /** How many {@link adamWInPlace} calls wrote in place (tests check the path was taken). */
 export function adamWInPlaceSteps(): number {
   return inPlaceSteps;
+}
+
+/** How many of those ran the SIMD pass (the rest ran the scalar loop). */
+export function adamWInPlaceSimdSteps(): number {
+  return inPlaceSimdSteps;
 }
 
 /**
@@ -783,10 +788,9 @@ export function adamWInPlace(slots: readonly AdamWSlot[], step: AdamWStep): numb
   if (slots.some((s) => written.has(s.g.dataId))) return null;
   // no allocation below, so the heap views stay valid
   const view = (t: tf.Tensor) => be.typedArrayFromHeap(t) as Float32Array;
-  const heap = be.wasm.wasmMemory;
-  const shared = heap !== undefined && heap.buffer instanceof SharedArrayBuffer;
-  const ax = shared ? simdExports("adamw", ADAMW_WASM, heap) : null;
-  const bx = shared ? simdExports("bf16", BF16_WASM, heap) : null;
+  const heap = heapMemory(be);
+  const ax = heap !== undefined ? simdExports("adamw", ADAMW_WASM, heap) : null;
+  const bx = heap !== undefined ? simdExports("bf16", BF16_WASM, heap) : null;
   const simd = ax && bx ? { ...ax, ...bx } as unknown as StepExports : null;
   const modules = simd
     ? { adamw: simdModule("adamw", ADAMW_WASM)!, bf16: simdModule("bf16", BF16_WASM)! }
@@ -862,6 +866,7 @@ export function adamWInPlace(slots: readonly AdamWSlot[], step: AdamWStep): numb
   countBf16Refresh(copies.filter((c) => c !== null).length);
   forgetBf16Copies(slots.filter((_, j) => copies[j] === null).map((s) => s.p.dataId));
   inPlaceSteps++;
+  if (simd) inPlaceSimdSteps++;
   return Math.sqrt(step.clipGrad > 0 ? norm2 : sq);
 }
 

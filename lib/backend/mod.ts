@@ -81,6 +81,18 @@ import {
 
 /** The fast layer ops (dense, LayerNorm, GELU, attention) the model layers call: see `ops.ts`. */
 export * as ops from "./ops.ts";
+/**
+ * `setFusedBlockEnabled(on)`: whether a transformer block runs as one kernel forward and one
+ * backward on wasm with a native matmul (default on; the same function bit for bit, see
+ * `_block.ts`), `fusedBlockAvailable()`, `fusedBlockStats()` (blocks run so, forward and
+ * backward), `resetFusedBlockStats()`.
+ */
+export {
+  fusedBlockAvailable,
+  fusedBlockStats,
+  resetFusedBlockStats,
+  setFusedBlockEnabled,
+} from "./_block.ts";
 
 /**
  * Matmul precision (the wasm backend's native matmul; see `_blas.ts`):

@@ -9,6 +9,8 @@
  *   GELU, softmax and the loss stay fp32;
  * - the fused cpu/wasm kernels (`fused.ts`): LayerNorm, GELU, the qkv heads split and the bias
  *   gradient, each one kernel forward and one backward;
+ * - the whole pre-norm transformer block as one kernel forward and one backward (`_block.ts`,
+ *   wasm with a native matmul): the ops above called directly, the same numbers bit for bit;
  * - otherwise plain tfjs ops, arranged so that wasm without a BLAS stays on XNNPACK's plain 2-D
  *   matMul (its transposed and batched products are a scalar loop): gradients transpose
  *   explicitly, q/k/v come from column blocks of the small weight instead of a strided copy of
@@ -36,6 +38,12 @@ import {
   fusedSoftmax,
   fusedSplitHeads,
 } from "./fused.ts";
+
+export {
+  type BlockParams,
+  fusedBlock as block,
+  fusedBlockAvailable as blockAvailable,
+} from "./_block.ts";
 
 /**
  * Whether matMul with `transposeA/B` is as fast as the plain form on the active backend: true

@@ -215,8 +215,9 @@ export const BUDGETS: Readonly<Record<string, ReproBudget>> = Object.freeze({
       "own recipe from configs/simmim.yaml); linear " +
       "probe and kNN-20 on all 60,000 / 10,000 images (SGD momentum 0.9, lr 0.1 at batch 256, 100 " +
       "epochs, cosine, no warm-up, last-epoch accuracy); no fine-tuning; bf16 matmuls (fp32 master " +
-      "weights). About 22 min per MAE random run on 2 cores: meant to be run in parts (one run and " +
-      "seed per job) and merged from the record files",
+      "weights). About 18 min per MAE random run on 2 cores with nothing else running (14-15 min " +
+      "pre-training, 3-4 min evaluation; SimMIM about twice that): meant to be run in parts (one " +
+      "run and seed per job) and merged from the record files",
   },
   full: {
     name: "full",

@@ -216,6 +216,24 @@ export class Block {
   /** @param x [B, T, D] */
   apply(x: tf.Tensor3D, call: BlockCall = {}): { out: tf.Tensor3D; attention?: tf.Tensor4D } {
     const rate = call.dropPath ?? 0, seed = call.seed ?? 0;
+    if (!textbook && rate <= 0 && !call.keepAttention && ops.blockAvailable()) {
+      // one kernel forward and one backward, the same function bit for bit (`_block.ts`)
+      const params = {
+        norm1Gamma: this.norm1.gamma,
+        norm1Beta: this.norm1.beta,
+        qkvW: this.attn.qkv.w,
+        qkvB: this.attn.qkv.b,
+        projW: this.attn.proj.w,
+        projB: this.attn.proj.b,
+        norm2Gamma: this.norm2.gamma,
+        norm2Beta: this.norm2.beta,
+        fc1W: this.mlp.fc1.w,
+        fc1B: this.mlp.fc1.b,
+        fc2W: this.mlp.fc2.w,
+        fc2B: this.mlp.fc2.b,
+      };
+      return { out: ops.block(x, params, this.attn.heads, this.norm1.eps, this.norm2.eps) };
+    }
     const a = this.attn.apply(this.norm1.apply(x) as tf.Tensor3D, call.keepAttention ?? false);
     const h = tf.add(x, dropPath(a.out, rate, seed)) as tf.Tensor3D;
     const m = dropPath(this.mlp.apply(this.norm2.apply(h)), rate, seed + 1);
