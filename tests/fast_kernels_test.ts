@@ -150,6 +150,9 @@ Deno.test("wasm Identity/Slice/SplitV/GatherV2/PadV2 replacements match cpu", as
       tf.gather(x, tf.tensor1d(idx, "int32")),
       tf.gather(x.reshape([20, 6]), tf.tensor2d([[0, 19], [7, 7]], [2, 2], "int32")),
       tf.gather(x, tf.tensor1d([4, 1], "int32"), 1), // another axis: the original kernel
+      // int32 and bool tables (4 and 1 bytes per element)
+      tf.gather(tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], "int32"), [2, 0, 2]),
+      tf.gather(tf.tensor2d([1, 0, 0, 1, 1, 1], [3, 2], "bool"), [1, 2, 1, 0]),
       tf.pad(x, [[0, 0], [1, 2], [0, 0]]), // one run per outer index
       tf.pad(x, [[1, 0], [0, 0], [2, 3]], -1.5), // innermost padded, a constant
       tf.pad(x, [[2, 1], [0, 0], [0, 0]]), // whole slabs
@@ -161,7 +164,9 @@ Deno.test("wasm Identity/Slice/SplitV/GatherV2/PadV2 replacements match cpu", as
     ];
   });
   assert.equal(got.length, ref.length);
-  for (let i = 0; i < got.length; i++) assert.deepEqual(got[i], ref[i], `output ${i}`);
+  for (let i = 0; i < got.length; i++) {
+    assert.deepEqual(Array.from(got[i]), Array.from(ref[i]), `output ${i}`);
+  }
   // a shared Identity stays valid after its source is disposed
   const a = tf.tensor1d([1, 2, 3]);
   const c = a.clone();

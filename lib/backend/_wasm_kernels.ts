@@ -7,7 +7,7 @@
  *   the copy buys nothing.
  * - `Slice`, `SplitV`: contiguous runs copied with `TypedArray.set` (a memcpy) rather than
  *   wasm's element loop.
- * - `GatherV2` on axis 0 (rows of a table): one `set` per row.
+ * - `GatherV2` on axis 0 (rows of a table): one `copyWithin` per row on a view of the heap.
  * - `PadV2` (the gradient of every `Slice`): a fill and one `set` per contiguous run; wasm's
  *   kernel took about 1.5 ms per launch whatever the size (the MAE decoder's three slices).
  *
@@ -156,7 +156,15 @@ export function installWasmKernels(): void {
       if (!(r >= 0 && r < rows)) {
         throw new Error(`GatherV2: index ${r} (at ${i}) is not in [0, ${rows - 1}]`);
       }
-      dst.set(src.subarray(r * row, r * row + row), i * row);
+    }
+    // both arrays are views of the one heap: copy each row inside a view of all of it (no
+    // subarray object per row; 2-4x faster than `set`, also for rows of 16)
+    const Heap = dst.constructor as Float32ArrayConstructor;
+    const heap = new Heap(dst.buffer), es = dst.BYTES_PER_ELEMENT;
+    const s0 = src.byteOffset / es, d0 = dst.byteOffset / es;
+    for (let i = 0; i < idx.length; i++) {
+      const s = s0 + idx[i] * row;
+      heap.copyWithin(d0 + i * row, s, s + row);
     }
     return out;
   });
