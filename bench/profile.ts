@@ -1,6 +1,6 @@
 /**
  * `deno run -A bench/profile.ts [--case=mae|amt|simmim|saliency] [--threads=N] [--top=25]
- *  [--precision=fp32|bf16] [--preset=vit-tiny-32|reference] [--batch=N]`
+ *  [--precision=fp32|bf16] [--preset=vit-tiny-32|reference] [--batch=N] [--block=fused|composite]`
  *
  * One vit-tiny-32 training step (batch 64, after 2 warm-up steps; `amt`: MAE at 45 % masked /
  * 40 % thrown; `--preset=reference`: the reference-scale run's vit-tiny-28 step, 1 channel,
@@ -8,7 +8,8 @@
  * 256 images (`--case=saliency`), under `tf.profile`: kernel
  * time and launch count by kernel name, the three costliest input shapes of each, and the
  * matMul time split into plain 2-D and batched products. The tool behind the kernel work in
- * `lib/backend/` (see bench/README.md).
+ * `lib/backend/` (see bench/README.md). The transformer blocks run as one kernel each
+ * (`AmtBlockFwd` / `AmtBlockBwd` rows) unless `--block=composite` shows the kernels inside.
  */
 import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs";
@@ -26,6 +27,7 @@ import {
   SimMim,
   unitRandomMaskPlan,
 } from "../mod.ts";
+import { setFusedBlockEnabled } from "../lib/backend/mod.ts";
 
 interface Row {
   ms: number;
@@ -43,6 +45,7 @@ async function main(): Promise<void> {
       precision: { type: "string", default: "fp32" },
       preset: { type: "string", default: "vit-tiny-32" },
       batch: { type: "string" },
+      block: { type: "string", default: "fused" },
     },
   });
   if (values.preset !== "vit-tiny-32" && values.preset !== "reference") {
@@ -56,6 +59,11 @@ async function main(): Promise<void> {
     throw new RangeError(`--precision=${values.precision}: use fp32 or bf16`);
   }
   setMatmulPrecision(values.precision);
+  if (values.block !== "fused" && values.block !== "composite") {
+    throw new RangeError(`--block=${values.block}: use fused or composite`);
+  }
+  // the one-kernel block hides the kernels inside it from tf.profile; composite shows them
+  setFusedBlockEnabled(values.block === "fused");
   const reference = values.preset === "reference";
   const shape = reference
     ? { ...PRESETS["vit-tiny-28"], channels: 1 }
