@@ -79,15 +79,21 @@ export function knobOfRecord(id: string): string | null {
 }
 
 /**
- * The other rows of the study: the untrained encoder (where the map starts), and the masking
- * runs at the default setting, whose monitored maps say where the attention lands when training
- * masks by it (what AMT's premise needs to hold while it runs).
+ * The other rows of the study: the untrained encoder (where the map starts), the masking runs at
+ * the default setting, whose monitored maps say where the attention lands when training masks by
+ * it (what AMT's premise needs to hold while it runs), and SimMIM at its own recipe (another
+ * method: every patch reaches the encoder).
  */
 const OTHER_ROWS: Readonly<Record<string, { knob: string; why: string }>> = {
   "random-init": { knob: "untrained", why: "the same encoder at initialisation, not pre-trained" },
   "mae-attn-75": { knob: "strategy=attn-mask", why: "MAE masking the most attended 75 %" },
   "mae-amt-45-40": { knob: "strategy=amt", why: "MAE+AMT 45/40 (cls-last map)" },
   "mae-amt-rollout-45-40": { knob: "strategy=amt+rollout", why: "MAE+AMT 45/40, rollout map" },
+  "simmim-random-60": {
+    knob: "method=simmim",
+    why: "SimMIM random 60 % with its own recipe (all patches in the encoder)",
+  },
+  "simmim-amt-44-26": { knob: "method=simmim+amt", why: "SimMIM+AMT 44/26 (cls-last map)" },
 };
 
 /** Every row of the study in table order: the default, the knobs, the others. */
@@ -170,7 +176,8 @@ export function renderStudyTables(s: StudyResults, budget: ReproBudget): string 
     `# Does the attention find the object? (budget \`${budget.name}\`)`,
     "",
     "MAE random masking with one setting changed at a time (the knobs), then the runs that mask " +
-      "by the map at the default setting (`strategy=...`). The share of each map's mass on the " +
+      "by the map at the default setting (`strategy=...`), and another method at its own recipe " +
+      "(`method=...`). The share of each map's mass on the " +
       "object (patches' pixels above 0.1), minus the object's area (what a uniform map scores), " +
       `in points: mean ± sd over seeds, on the first ${
         budget.monitorImages ?? 256
