@@ -13,8 +13,9 @@
  * node and a clone of every tensor saved for the backward pass (a ViT-Tiny MAE step made
  * about 1,000 of them). The tape holds one node per block.
  *
- * Used by `Block.apply` (`lib/vit/layers.ts`) on its fast path without drop-path and without
- * the attention kept; {@link setFusedBlockEnabled} turns it off (the tests compare the two).
+ * Used by `Block.apply` (`lib/vit/layers.ts`) on its fast path unless the attention is kept;
+ * with drop-path, the two branches' scales are drawn there as `dropPath` draws them and come in
+ * as inputs. {@link setFusedBlockEnabled} turns it off (the tests compare the two).
  *
  * @module
  */
@@ -102,6 +103,8 @@ interface BlockAttrs {
   eps2: number;
   /** 1 when GELU runs on oneDNN (the backward recomputes from fc1's output), else 0. */
   nativeGelu: number;
+  /** 1 with drop-path: inputs `scale1`, `scale2` `[B, 1, 1]` multiply the two branches. */
+  drop: number;
 }
 
 /**
@@ -176,9 +179,11 @@ function withKernels(args: KArgs, body: (k: Kernels) => Info[]): Info[] {
 function blockFwd(args: KArgs): Info[] {
   counts.forward++;
   const inp = args.inputs as Record<string, Info>;
-  const { heads: H, eps1, eps2, nativeGelu } = args.attrs as unknown as BlockAttrs;
+  const { heads: H, eps1, eps2, nativeGelu, drop } = args.attrs as unknown as BlockAttrs;
   const x = inp.x, [B, T, D] = x.shape, N = B * T, hd = D / H, F = inp.fc1W.shape[1];
   return withKernels(args, (k) => {
+    // a branch times its drop-path scale (dropPath's broadcasting product), or as it is
+    const dropped = (t: Info, scale: Info) => drop ? k.one("Multiply", { a: t, b: scale }) : t;
     const [n1, mean1, rstd1] = k.run(LN_FWD, { x, gamma: inp.norm1Gamma, beta: inp.norm1Beta }, {
       eps: eps1,
     });
@@ -193,7 +198,7 @@ function blockFwd(args: KArgs): Info[] {
     const ctx4 = k.mm(attn, v, false, false); // [B, H, T, hd]
     const ctx = k.one("Transpose", { x: ctx4 }, { perm: [0, 2, 1, 3] }); // [B, T, H, hd]
     const ao = k.one(DENSE, { x: view(ctx, [N, D]), w: inp.projW, b: inp.projB });
-    const h = k.one("Add", { a: x, b: view(ao, [B, T, D]) });
+    const h = k.one("Add", { a: x, b: dropped(view(ao, [B, T, D]), inp.scale1) });
     const [n2, mean2, rstd2] = k.run(LN_FWD, { x: h, gamma: inp.norm2Gamma, beta: inp.norm2Beta }, {
       eps: eps2,
     });
@@ -203,7 +208,7 @@ function blockFwd(args: KArgs): Info[] {
       ? [k.one(GELU_FWD_NATIVE, { x: u }), u]
       : k.run(GELU_FWD, { x: u });
     const m = k.one(DENSE, { x: view(g, [N, F]), w: inp.fc2W, b: inp.fc2B });
-    const out = k.one("Add", { a: h, b: view(m, [B, T, D]) });
+    const out = k.one("Add", { a: h, b: dropped(view(m, [B, T, D]), inp.scale2) });
     return [out, n1, mean1, rstd1, q, kk, v, attn, ctx, h, n2, mean2, rstd2, geluSaved, g];
   });
 }
@@ -211,9 +216,11 @@ function blockFwd(args: KArgs): Info[] {
 function blockBwd(args: KArgs): Info[] {
   counts.backward++;
   const inp = args.inputs as Record<string, Info>;
-  const { heads: H, nativeGelu } = args.attrs as unknown as BlockAttrs;
+  const { heads: H, nativeGelu, drop } = args.attrs as unknown as BlockAttrs;
   const dy = inp.dy, [B, T, D] = dy.shape, N = B * T, hd = D / H, F = inp.fc1W.shape[1];
   return withKernels(args, (k) => {
+    // the gradient through a drop-path product: times the same scale (tfjs's Mul gradient)
+    const dropped = (t: Info, scale: Info) => drop ? k.one("Multiply", { a: t, b: scale }) : t;
     // ops.linear's gradient: db as a ones-row product, then dx, then dW
     const ones = k.ones(N); // one for the four layers
     const linearBwd = (dOut: Info, xRows: Info, w: Info) => {
@@ -222,8 +229,9 @@ function blockBwd(args: KArgs): Info[] {
       const dw = k.mm(xRows, dOut, true, false); // [in, out]
       return { dx, dw, db: view(db, [db.shape[1]]) };
     };
-    // y = h + fc2(g): both terms get dy
-    const fc2 = linearBwd(view(dy, [N, D]), view(inp.g, [N, F]), inp.fc2W);
+    // y = h + drop(fc2(g)): both terms get dy
+    const dm = dropped(dy, inp.scale2);
+    const fc2 = linearBwd(view(dm, [N, D]), view(inp.g, [N, F]), inp.fc2W);
     const dg = view(fc2.dx, [B, T, F]);
     const du = nativeGelu
       ? k.one(GELU_BWD_NATIVE, { dy: dg, x: inp.geluSaved })
@@ -237,8 +245,8 @@ function blockBwd(args: KArgs): Info[] {
       rstd: inp.rstd2,
     });
     const dh = k.one("Add", { a: dy, b: dhNorm }); // h feeds LN2 and the sum
-    // h = x + proj(ctx)
-    const proj = linearBwd(view(dh, [N, D]), view(inp.ctx, [N, D]), inp.projW);
+    // h = x + drop(proj(ctx))
+    const proj = linearBwd(view(dropped(dh, inp.scale1), [N, D]), view(inp.ctx, [N, D]), inp.projW);
     const dctx = k.one("Transpose", { x: view(proj.dx, [B, T, H, hd]) }, { perm: [0, 2, 1, 3] });
     // ctx4 = attn @ v (tfjs's BatchMatMul gradient), then softmax's, then scores = q kᵀ
     const dAttn = k.mm(dctx, inp.v, false, true);
@@ -312,27 +320,38 @@ export function fusedBlockAvailable(): boolean {
 type BlockOp = (x: tf.Tensor, ...params: tf.Tensor[]) => tf.Tensor;
 const blockOps = new Map<string, BlockOp>();
 
-function blockOp(heads: number, eps1: number, eps2: number, nativeGelu: boolean): BlockOp {
-  const key = `${heads}:${eps1}:${eps2}:${nativeGelu}`;
+function blockOp(
+  heads: number,
+  eps1: number,
+  eps2: number,
+  nativeGelu: boolean,
+  drop: boolean,
+): BlockOp {
+  const key = `${heads}:${eps1}:${eps2}:${nativeGelu}:${drop}`;
   let op = blockOps.get(key);
   if (op !== undefined) return op;
-  const attrs = { heads, eps1, eps2, nativeGelu: nativeGelu ? 1 : 0 };
+  const attrs = { heads, eps1, eps2, nativeGelu: nativeGelu ? 1 : 0, drop: drop ? 1 : 0 };
   op = tf.customGrad(
     // deno-lint-ignore no-explicit-any
     ((...args: any[]) => {
       const save = args.pop() as (ts: tf.Tensor[]) => void;
-      const [x, ...params] = args as tf.Tensor[];
+      const [x, ...rest] = args as tf.Tensor[];
+      const params = rest.slice(0, PARAM_NAMES.length), scales = rest.slice(PARAM_NAMES.length);
       const inputs: tf.NamedTensorMap = { x };
       PARAM_NAMES.forEach((name, i) => inputs[name] = params[i]);
+      if (drop) [inputs.scale1, inputs.scale2] = scales;
       const outs = tf.engine().runKernel(BLOCK_FWD, inputs, attrs) as tf.Tensor[];
-      save([x, ...outs.slice(1)]);
+      save([x, ...outs.slice(1), ...scales]);
       return {
         value: outs[0],
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const bwd: tf.NamedTensorMap = { dy, x: saved[0] };
           SAVED.forEach((name, i) => bwd[name] = saved[i + 1]);
           PARAM_NAMES.forEach((name, i) => bwd[name] = params[i]);
-          return tf.engine().runKernel(BLOCK_BWD, bwd, attrs) as tf.Tensor[];
+          if (drop) [bwd.scale1, bwd.scale2] = saved.slice(SAVED.length + 1);
+          const grads = tf.engine().runKernel(BLOCK_BWD, bwd, attrs) as tf.Tensor[];
+          // the scales are drawn, not learned: no gradient flows to them
+          return [...grads, ...scales.map((t) => tf.zerosLike(t))];
         },
       };
       // deno-lint-ignore no-explicit-any
@@ -345,6 +364,9 @@ function blockOp(heads: number, eps1: number, eps2: number, nativeGelu: boolean)
 /**
  * The pre-norm block `x [B, T, D] -> [B, T, D]` as one kernel (and one for its gradient), the
  * same function, bit for bit, as the composite block. Needs {@link fusedBlockAvailable}.
+ *
+ * @param dropScales drop-path: the two branches' per-sample scales `[B, 1, 1]` (`dropPathScale`
+ *   in `lib/vit/layers.ts`), attention's first; omitted without drop-path
  */
 export function fusedBlock(
   x: tf.Tensor3D,
@@ -352,10 +374,11 @@ export function fusedBlock(
   heads: number,
   eps1: number,
   eps2: number,
+  dropScales?: readonly [tf.Tensor, tf.Tensor],
 ): tf.Tensor3D {
   register();
   const [B, T] = x.shape, F = p.fc1W.shape[1] ?? 0;
   const nativeGelu = nativeEltwise(B * T * F) !== null;
-  const op = blockOp(heads, eps1, eps2, nativeGelu);
-  return op(x, ...PARAM_NAMES.map((n) => p[n])) as tf.Tensor3D;
+  const op = blockOp(heads, eps1, eps2, nativeGelu, dropScales !== undefined);
+  return op(x, ...PARAM_NAMES.map((n) => p[n]), ...(dropScales ?? [])) as tf.Tensor3D;
 }

@@ -179,10 +179,16 @@ export class Attention {
  */
 export function dropPath(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
   if (rate <= 0) return x;
-  const B = x.shape[0];
+  return tf.mul(x, dropPathScale(x.shape[0], x.rank, rate, seed));
+}
+
+/**
+ * What {@link dropPath} multiplies by: per sample `keep / (1 - rate)` with `keep` 0 or 1 drawn
+ * with probability `1 - rate`, shaped `[B, 1, ...]` to broadcast over a rank-`rank` tensor.
+ */
+export function dropPathScale(B: number, rank: number, rate: number, seed: number): tf.Tensor {
   const keep = tf.floor(tf.add(tf.randomUniform([B], 0, 1, "float32", seed), 1 - rate)); // [B] of 0/1
-  const shape = [B, ...x.shape.slice(1).map(() => 1)];
-  return tf.mul(x, tf.div(keep, 1 - rate).reshape(shape));
+  return tf.div(keep, 1 - rate).reshape([B, ...Array.from({ length: rank - 1 }, () => 1)]);
 }
 
 /** Per-call block options. */
@@ -216,8 +222,13 @@ export class Block {
   /** @param x [B, T, D] */
   apply(x: tf.Tensor3D, call: BlockCall = {}): { out: tf.Tensor3D; attention?: tf.Tensor4D } {
     const rate = call.dropPath ?? 0, seed = call.seed ?? 0;
-    if (!textbook && rate <= 0 && !call.keepAttention && ops.blockAvailable()) {
-      // one kernel forward and one backward, the same function bit for bit (`_block.ts`)
+    if (!textbook && !call.keepAttention && ops.blockAvailable()) {
+      // one kernel forward and one backward, the same function bit for bit (`_block.ts`); the
+      // drop-path scales are drawn here, as dropPath draws them
+      const B = x.shape[0];
+      const scales = rate > 0
+        ? [dropPathScale(B, 3, rate, seed), dropPathScale(B, 3, rate, seed + 1)] as const
+        : undefined;
       const params = {
         norm1Gamma: this.norm1.gamma,
         norm1Beta: this.norm1.beta,
@@ -232,7 +243,8 @@ export class Block {
         fc2W: this.mlp.fc2.w,
         fc2B: this.mlp.fc2.b,
       };
-      return { out: ops.block(x, params, this.attn.heads, this.norm1.eps, this.norm2.eps) };
+      const out = ops.block(x, params, this.attn.heads, this.norm1.eps, this.norm2.eps, scales);
+      return { out };
     }
     const a = this.attn.apply(this.norm1.apply(x) as tf.Tensor3D, call.keepAttention ?? false);
     const h = tf.add(x, dropPath(a.out, rate, seed)) as tf.Tensor3D;
