@@ -93,7 +93,12 @@ const OTHER_ROWS: Readonly<Record<string, { knob: string; why: string }>> = {
     knob: "method=simmim",
     why: "SimMIM random 60 % with its own recipe (all patches in the encoder)",
   },
+  "simmim-attn-60": {
+    knob: "method=simmim+attn-mask",
+    why: "SimMIM masking the most attended 60 %",
+  },
   "simmim-amt-44-26": { knob: "method=simmim+amt", why: "SimMIM+AMT 44/26 (cls-last map)" },
+  "simmim-amt-33-50": { knob: "method=simmim+amt 33/50", why: "SimMIM+AMT 33/50 (cls-last map)" },
 };
 
 /** Every row of the study in table order: the default, the knobs, the others. */
