@@ -29,7 +29,7 @@ export function simdExports(
 ): WebAssembly.Exports | null {
   if (simdOff) return null;
   const shared = memory.buffer instanceof SharedArrayBuffer;
-  const mod = shared ? simdModule(name, base64) : unsharedSimdModule(name, base64);
+  const mod = simdModule(name, base64, shared);
   if (mod === null) return null;
   const key = shared ? name : `${name}:unshared`;
   let byMemory = simdInstances.get(key);
@@ -42,29 +42,20 @@ export function simdExports(
   return ex;
 }
 
-/** The compiled `simd/<name>.wat` (once per process), or null where wasm SIMD is missing. */
-export function simdModule(name: string, base64: string): WebAssembly.Module | null {
-  let mod = simdModules.get(name);
-  if (mod === undefined) {
-    try {
-      mod = new WebAssembly.Module(decodeBase64(base64) as BufferSource);
-    } catch {
-      mod = null; // the scalar loops run instead
-    }
-    simdModules.set(name, mod);
-  }
-  return mod;
-}
-
-/** The module of {@link simdModule} with its memory import unshared, for a non-shared heap. */
-function unsharedSimdModule(name: string, base64: string): WebAssembly.Module | null {
-  const key = `${name}:unshared`;
+/**
+ * The compiled `simd/<name>.wat` (once per process), or null where wasm SIMD is missing; with
+ * `shared` false, the same module with its memory import unshared ({@link unshareMemoryImport}),
+ * for a non-shared heap.
+ */
+export function simdModule(name: string, base64: string, shared = true): WebAssembly.Module | null {
+  const key = shared ? name : `${name}:unshared`;
   let mod = simdModules.get(key);
   if (mod === undefined) {
     try {
-      mod = new WebAssembly.Module(unshareMemoryImport(decodeBase64(base64)) as BufferSource);
+      const bytes = decodeBase64(base64);
+      mod = new WebAssembly.Module((shared ? bytes : unshareMemoryImport(bytes)) as BufferSource);
     } catch {
-      mod = null;
+      mod = null; // the scalar loops run instead
     }
     simdModules.set(key, mod);
   }

@@ -207,11 +207,27 @@ export class Block {
   readonly attn: Attention;
   readonly norm2: LayerNorm;
   readonly mlp: Mlp;
+  /** The parameters in the one-kernel block's order (`ops.block`). */
+  private readonly params: ops.BlockParams;
   constructor(store: ParamStore, name: string, dim: number, heads: number, mlpRatio: number) {
     this.norm1 = new LayerNorm(store, `${name}.norm1`, dim);
     this.attn = new Attention(store, `${name}.attn`, dim, heads);
     this.norm2 = new LayerNorm(store, `${name}.norm2`, dim);
     this.mlp = new Mlp(store, `${name}.mlp`, dim, mlpRatio);
+    this.params = {
+      norm1Gamma: this.norm1.gamma,
+      norm1Beta: this.norm1.beta,
+      qkvW: this.attn.qkv.w,
+      qkvB: this.attn.qkv.b,
+      projW: this.attn.proj.w,
+      projB: this.attn.proj.b,
+      norm2Gamma: this.norm2.gamma,
+      norm2Beta: this.norm2.beta,
+      fc1W: this.mlp.fc1.w,
+      fc1B: this.mlp.fc1.b,
+      fc2W: this.mlp.fc2.w,
+      fc2B: this.mlp.fc2.b,
+    };
   }
 
   /** The attention weights this block would compute on `x [B, T, D]`: `[B, H, T, T]`. */
@@ -229,21 +245,14 @@ export class Block {
       const scales = rate > 0
         ? [dropPathScale(B, 3, rate, seed), dropPathScale(B, 3, rate, seed + 1)] as const
         : undefined;
-      const params = {
-        norm1Gamma: this.norm1.gamma,
-        norm1Beta: this.norm1.beta,
-        qkvW: this.attn.qkv.w,
-        qkvB: this.attn.qkv.b,
-        projW: this.attn.proj.w,
-        projB: this.attn.proj.b,
-        norm2Gamma: this.norm2.gamma,
-        norm2Beta: this.norm2.beta,
-        fc1W: this.mlp.fc1.w,
-        fc1B: this.mlp.fc1.b,
-        fc2W: this.mlp.fc2.w,
-        fc2B: this.mlp.fc2.b,
-      };
-      const out = ops.block(x, params, this.attn.heads, this.norm1.eps, this.norm2.eps, scales);
+      const out = ops.block(
+        x,
+        this.params,
+        this.attn.heads,
+        this.norm1.eps,
+        this.norm2.eps,
+        scales,
+      );
       return { out };
     }
     const a = this.attn.apply(this.norm1.apply(x) as tf.Tensor3D, call.keepAttention ?? false);
