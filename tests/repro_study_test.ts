@@ -105,6 +105,7 @@ Deno.test("each knob run's config differs from MAE random's in its knob's keys o
     "knob-model-micro": { "model.preset": "vit-micro-28" },
     "knob-images-4096": { "data.limit": 4096 },
     "knob-registers-4": { "model.registers": 4 },
+    "knob-target-raw": { "mim.normPixLoss": false },
   };
   for (const k of STUDY_KNOBS) {
     const mine = flat(k.id);

@@ -421,6 +421,12 @@ export const STUDY_KNOBS: readonly StudyKnob[] = Object.freeze([
     args: ["--model.registers=4"],
     why: "4 register tokens after CLS, left out of the map (Darcet et al. 2024)",
   },
+  {
+    knob: "target=raw",
+    id: "knob-target-raw",
+    args: ["--mim.normPixLoss=false"],
+    why: "pixel targets not normalised per patch (as SimMIM's), MAE's loss otherwise",
+  },
 ]);
 
 /**
