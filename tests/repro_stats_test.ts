@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import {
+  fCdf,
   formatPaired,
   formatSeeds,
   lnGamma,
   mean,
+  oneWayAnova,
   pairedDifference,
   readInterval,
   regularizedIncompleteBeta,
@@ -117,4 +119,38 @@ Deno.test("paired difference: readings", () => {
   // two seeds: the t quantile on 1 degree of freedom
   const two = pairedDifference(new Map([[0, 2], [1, 4]]), new Map([[0, 0], [1, 0]]))!;
   close(two.hi - two.mean, 12.706204736 * Math.SQRT2 / Math.sqrt(2), 1e-6);
+});
+
+Deno.test("fCdf() matches the closed form for d1 = 2 and a table's critical value", () => {
+  // d1 = 2: P(F > x) = (1 + 2x / d2)^(-d2 / 2)
+  for (const [x, d2] of [[0.5, 4], [3, 15], [9.2647, 15]]) {
+    close(1 - fCdf(x, 2, d2), (1 + 2 * x / d2) ** (-d2 / 2), 1e-10);
+  }
+  close(fCdf(3.7083, 3, 10), 0.95, 1e-4); // F(0.95; 3, 10) = 3.708 in the tables
+  assert.equal(fCdf(0, 3, 10), 0);
+  assert.throws(() => fCdf(1, 0, 10), RangeError);
+});
+
+Deno.test("oneWayAnova() matches hand-computed cases, equal and unequal group sizes", () => {
+  // a textbook case: three groups of six
+  const a = oneWayAnova([[6, 8, 4, 5, 3, 4], [8, 12, 9, 11, 6, 8], [13, 9, 11, 8, 7, 12]]);
+  assert.deepEqual([a.groups, a.n, a.df1, a.df2], [3, 18, 2, 15]);
+  close(a.msBetween, 42, 1e-12);
+  close(a.msWithin, 4.533333333333, 1e-9);
+  close(a.f, 9.264705882353, 1e-9);
+  close(a.p, 0.002398777329, 1e-9);
+  // s²b = (42 - 4.5333) / 6; share = s²b / (s²b + 4.5333)
+  close(a.betweenShare, (37.4666667 / 6) / (37.4666667 / 6 + 4.5333333), 1e-6);
+  // sizes 3, 2, 4: MSb 24.1667, MSw 1.9444, n0 = (9 - 29/9) / 2
+  const b = oneWayAnova([[1, 2, 4], [3, 5], [7, 6, 9, 8], []]);
+  assert.equal(b.groups, 3);
+  close(b.f, 12.428571428571, 1e-9);
+  close(b.p, (1 + 2 * b.f / 6) ** -3, 1e-10);
+  close(b.betweenShare, 0.798226164080, 1e-9);
+  // groups no farther apart than their members: share 0, p large
+  const c = oneWayAnova([[1, 5, 3], [2, 4, 3.2]]);
+  assert.equal(c.betweenShare, 0);
+  assert.ok(c.p > 0.9);
+  assert.throws(() => oneWayAnova([[1, 2, 3]]), RangeError);
+  assert.throws(() => oneWayAnova([[1], [2]]), RangeError);
 });

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { BUDGETS, planTodo, reproRuns, runArgs, STUDY_KNOBS } from "../lib/repro/plan.ts";
 import { isProbed, type ReproRecord } from "../lib/repro/records.ts";
-import { welchDifference } from "../lib/repro/stats.ts";
+import { oneWayAnova, welchDifference } from "../lib/repro/stats.ts";
 import {
+  knobAnova,
   knobOfRecord,
   renderStudyTables,
   studyResults,
@@ -220,4 +221,47 @@ Deno.test("writeStudyMaps() draws a row per knob over the same images", async ()
   assert.ok(drawn);
   assert.ok((await Deno.stat(`${dir}/maps.png`)).size > 1000);
   assert.equal(await writeStudyMaps(`${dir}/none.png`, [], [img]), false);
+});
+
+Deno.test("knobAnova() compares the MAE random rows only, each map and image set apart", () => {
+  const b = BUDGETS.medium;
+  const records = [
+    // default: excess 5, 7, 6 points; unit pixels -10, -8, -9; registers 1, 3 (its own map)
+    rec("mae-random-75", 2, { attnCurve: curve(0.55, 0.5, 0.52) }),
+    rec("mae-random-75", 3, { attnCurve: curve(0.57, 0.5, 0.50) }),
+    rec("mae-random-75", 4, { attnCurve: curve(0.56, 0.5, 0.51) }),
+    rec("knob-normalize-unit", 0, { attnCurve: curve(0.40, 0.5, 0.53) }),
+    rec("knob-normalize-unit", 1, { attnCurve: curve(0.42, 0.5, 0.49) }),
+    rec("knob-normalize-unit", 2, { attnCurve: curve(0.41, 0.5, 0.50) }),
+    rec("knob-registers-4", 0, { attnCurve: curve(0.51) }),
+    rec("knob-registers-4", 1, { attnCurve: curve(0.53) }),
+    // not a knob: masking by the map, far off, must not enter
+    rec("mae-amt-45-40", 0, { attnCurve: curve(0.95, 0.5, 0.9) }),
+    rec("mae-amt-45-40", 1, { attnCurve: curve(0.99, 0.5, 0.9) }),
+  ];
+  const s = studyResults(records, b);
+  const a = knobAnova(s, b, "cls-last", "train")!;
+  const want = oneWayAnova([[0.05, 0.07, 0.06], [-0.10, -0.08, -0.09], [0.01, 0.03]]);
+  assert.deepEqual([a.groups, a.n, a.df1, a.df2], [3, 8, 2, 5]);
+  assert.ok(Math.abs(a.f - want.f) < 1e-9 && a.p < 1e-3 && a.betweenShare > 0.9, `${a.f}`);
+  // the rollout rows: default and unit pixels (registers has none), no difference
+  const r = knobAnova(s, b, "rollout", "train")!;
+  assert.deepEqual([r.groups, r.n], [2, 6]);
+  assert.ok(r.p > 0.5 && r.betweenShare === 0, `${r.p}`);
+  // every test-set value is the fixture's 0.5 on 0.45: the same in all rows
+  assert.equal(knobAnova(s, b, "cls-last", "test")!.betweenShare, 0);
+  assert.equal(knobAnova(s, b, "rollout", "test"), null);
+  const md = renderStudyTables(s, b);
+  assert.match(
+    md,
+    new RegExp(
+      `\\| cls-last \\| train:1024 \\| 3 \\(8\\) \\| ${
+        a.f.toFixed(2)
+      } \\(2, 5\\) \\| 0\\.000 \\| \\d+ % \\| the knobs differ \\|`,
+    ),
+  );
+  assert.match(
+    md,
+    /\| rollout \| train:1024 \| 2 \(6\) \|.*\| 0 % \| no difference between knobs detected \|/,
+  );
 });

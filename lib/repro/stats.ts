@@ -277,3 +277,61 @@ export function formatSeeds(s: SeedSummary, digits = 1): string {
     s.values.map((v) => v.toFixed(digits)).join(", ")
   })`;
 }
+
+/** Fisher's F cumulative distribution P(F <= x) with `d1`, `d2` > 0 degrees of freedom. */
+export function fCdf(x: number, d1: number, d2: number): number {
+  if (!(d1 > 0) || !(d2 > 0)) throw new RangeError(`fCdf: degrees of freedom ${d1}, ${d2}`);
+  if (x <= 0) return 0;
+  if (x === Infinity) return 1;
+  return regularizedIncompleteBeta(d1 * x / (d1 * x + d2), d1 / 2, d2 / 2);
+}
+
+/** A one-way analysis of variance over groups (e.g. settings, each run at several seeds). */
+export interface OneWayAnova {
+  /** Groups with at least one value, and all their values. */
+  groups: number;
+  n: number;
+  /** Mean squares between and within the groups. */
+  msBetween: number;
+  msWithin: number;
+  f: number;
+  df1: number;
+  df2: number;
+  /** P(F >= f) under "every group has the same mean". */
+  p: number;
+  /**
+   * The share of the variance that lies between the groups (the intraclass correlation ICC(1):
+   * `s²b / (s²b + s²w)`, with `s²b = max(0, (MSb - MSw) / n0)` and `n0` the size-weighted
+   * group size); 0 when the groups differ no more than their members do.
+   */
+  betweenShare: number;
+}
+
+/**
+ * One-way ANOVA: does the group explain more of the spread than the spread within the groups
+ * (the seeds)? Needs at least 2 groups and more values than groups; throws otherwise.
+ */
+export function oneWayAnova(groups: readonly (readonly number[])[]): OneWayAnova {
+  const gs = groups.filter((g) => g.length > 0);
+  const n = gs.reduce((a, g) => a + g.length, 0);
+  const k = gs.length;
+  if (k < 2 || n <= k) {
+    throw new RangeError(
+      `oneWayAnova: need 2 or more groups and more values (${n}) than groups (${k})`,
+    );
+  }
+  const grand = mean(gs.flat());
+  const ssB = gs.reduce((a, g) => a + g.length * (mean(g) - grand) ** 2, 0);
+  const ssW = gs.reduce((a, g) => {
+    const m = mean(g);
+    return a + g.reduce((b, x) => b + (x - m) ** 2, 0);
+  }, 0);
+  const df1 = k - 1, df2 = n - k;
+  const msBetween = ssB / df1, msWithin = ssW / df2;
+  const f = msWithin === 0 ? (msBetween === 0 ? 0 : Infinity) : msBetween / msWithin;
+  const p = 1 - fCdf(f, df1, df2);
+  const n0 = (n - gs.reduce((a, g) => a + g.length ** 2, 0) / n) / df1;
+  const s2b = Math.max(0, (msBetween - msWithin) / n0);
+  const betweenShare = s2b + msWithin === 0 ? 0 : s2b / (s2b + msWithin);
+  return { groups: k, n, msBetween, msWithin, f, df1, df2, p, betweenShare };
+}

@@ -20,6 +20,8 @@ import type { ReproRecord } from "./records.ts";
 import {
   formatPaired,
   mean,
+  type OneWayAnova,
+  oneWayAnova,
   pairedDifference,
   sampleSd,
   tQuantile,
@@ -261,6 +263,38 @@ export function renderStudyTables(s: StudyResults, budget: ReproBudget): string 
     }
     out.push("");
   }
+  const anovas = (["cls-last", "rollout"] as const).flatMap((source) =>
+    (["train", "test"] as const).map((images) => ({
+      source,
+      images,
+      a: knobAnova(s, budget, source, images),
+    }))
+  ).filter((x) => x.a !== null);
+  if (anovas.length > 0) {
+    out.push(
+      `## Seed against knob (MAE random: the default and each knob, epoch ${budget.epochs})`,
+      "",
+      "One-way analysis of variance of the excess over the MAE random rows, each run at its " +
+        "seeds: whether the knobs move the map more than the seeds do, and the share of the " +
+        "spread that lies between the knobs (ICC(1); 0 when the knobs differ no more than seeds).",
+      "",
+      "| map | images | rows (runs) | F (df) | p | share between knobs | reading |",
+      "|---|---|---|---|---|---|---|",
+    );
+    for (const { source, images, a } of anovas) {
+      const r = a as OneWayAnova;
+      out.push(row([
+        source,
+        images === "test" ? "test" : `train:${budget.monitorImages ?? 256}`,
+        `${r.groups} (${r.n})`,
+        `${r.f.toFixed(2)} (${r.df1}, ${r.df2})`,
+        r.p.toFixed(3),
+        `${pct(r.betweenShare, 0)} %`,
+        r.p < 0.05 ? "the knobs differ" : "no difference between knobs detected",
+      ]));
+    }
+    out.push("");
+  }
   if (s.pretrain.length > 0) {
     out.push(
       "## Pre-training at the default setting",
@@ -317,6 +351,30 @@ export function renderStudyTables(s: StudyResults, budget: ReproBudget): string 
     out.push("");
   }
   return out.join("\n");
+}
+
+/**
+ * The one-way ANOVA of the map's excess over the object's area after the last epoch across the
+ * MAE random rows (the default and each knob; the other rows change the method or the masking),
+ * on the monitor's training images or the test images; null under 2 rows or without seeds to
+ * spare.
+ */
+export function knobAnova(
+  s: StudyResults,
+  budget: ReproBudget,
+  source: "cls-last" | "rollout",
+  images: "train" | "test",
+): OneWayAnova | null {
+  const rows = ["default", ...STUDY_KNOBS.map((k) => k.knob)];
+  const groups = rows.map((knob) =>
+    s.variants.filter((v) =>
+      v.knob === knob && v.epoch === budget.epochs &&
+      (images === "test" ? v.images === "test" : v.images !== "test") &&
+      (v.saliency === source || (source === "cls-last" && v.saliency === "registers"))
+    ).map((v) => v.attnOnObject - v.objectArea)
+  ).filter((g) => g.length > 0);
+  const n = groups.reduce((a, g) => a + g.length, 0);
+  return groups.length >= 2 && n > groups.length ? oneWayAnova(groups) : null;
 }
 
 /** The kept maps of one run (`eval/attention_monitor.json`, copied to `<results>/maps/`). */
