@@ -54,10 +54,12 @@ export {
 // The random-init baseline.
 export { probeRandomInit, type RandomInitOptions } from "./baseline.ts";
 
-// Seed statistics: means, spreads and paired t intervals.
+// Seed statistics: means, spreads, paired t intervals, and a one-way ANOVA across settings.
 export {
   formatPaired,
   formatSeeds,
+  type OneWayAnova,
+  oneWayAnova,
   type PairedDifference,
   pairedDifference,
   type SeedSummary,
