@@ -154,6 +154,26 @@ export function studyResults(records: readonly ReproRecord[], budget: ReproBudge
   return { budget: budget.name, variants, pretrain };
 }
 
+/** The map a variant reads: an encoder with registers has its CLS map under `registers`. */
+const mapOf = (v: StudyVariant) => v.saliency === "registers" ? "cls-last" : v.saliency;
+
+/**
+ * Each seed's excess over the object's area of one row's `source` map after the last epoch, on
+ * the monitor's training images or the test images.
+ */
+function lastExcess(
+  s: StudyResults,
+  budget: ReproBudget,
+  knob: string,
+  source: string,
+  images: "train" | "test",
+): number[] {
+  return s.variants.filter((v) =>
+    v.knob === knob && v.epoch === budget.epochs && mapOf(v) === source &&
+    (v.images === "test") === (images === "test")
+  ).map((v) => v.attnOnObject - v.objectArea);
+}
+
 const row = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
 const pct = (v: number, d = 1) => (Number.isFinite(v) ? (100 * v).toFixed(d) : "-");
 
@@ -194,7 +214,7 @@ export function renderStudyTables(s: StudyResults, budget: ReproBudget): string 
     "",
   );
   const sources = [
-    ...new Set(s.variants.map((v) => v.saliency === "registers" ? "cls-last" : v.saliency)),
+    ...new Set(s.variants.map(mapOf)),
   ];
   for (const source of sources) {
     out.push(
@@ -215,10 +235,7 @@ export function renderStudyTables(s: StudyResults, budget: ReproBudget): string 
       row(Array(epochs.length + 5).fill("---")),
     );
     for (const knob of knobs) {
-      const rows = s.variants.filter((v) =>
-        v.knob === knob &&
-        (v.saliency === source || (source === "cls-last" && v.saliency === "registers"))
-      );
+      const rows = s.variants.filter((v) => v.knob === knob && mapOf(v) === source);
       if (rows.length === 0) continue;
       const excess = (vs: StudyVariant[]) => vs.map((v) => v.attnOnObject - v.objectArea);
       const at = (e: number) => rows.filter((v) => v.images !== "test" && v.epoch === e);
@@ -238,11 +255,7 @@ export function renderStudyTables(s: StudyResults, budget: ReproBudget): string 
     out.push("");
   }
   // each knob against the default at the last epoch (different runs: Welch's interval)
-  const lastOf = (knob: string) =>
-    s.variants.filter((v) =>
-      v.knob === knob && v.images !== "test" && v.epoch === budget.epochs &&
-      (v.saliency === "cls-last" || v.saliency === "registers")
-    ).map((v) => v.attnOnObject - v.objectArea);
+  const lastOf = (knob: string) => lastExcess(s, budget, knob, "cls-last", "train");
   const base = lastOf("default");
   const vs = ROW_ORDER.slice(1).map((k) => ({ knob: k.knob, why: k.why, xs: lastOf(k.knob) }))
     .filter((k) => k.xs.length > 0);
@@ -264,12 +277,11 @@ export function renderStudyTables(s: StudyResults, budget: ReproBudget): string 
     out.push("");
   }
   const anovas = (["cls-last", "rollout"] as const).flatMap((source) =>
-    (["train", "test"] as const).map((images) => ({
-      source,
-      images,
-      a: knobAnova(s, budget, source, images),
-    }))
-  ).filter((x) => x.a !== null);
+    (["train", "test"] as const).flatMap((images) => {
+      const a = knobAnova(s, budget, source, images);
+      return a ? [{ source, images, a }] : [];
+    })
+  );
   if (anovas.length > 0) {
     out.push(
       `## Seed against knob (MAE random: the default and each knob, epoch ${budget.epochs})`,
@@ -281,8 +293,7 @@ export function renderStudyTables(s: StudyResults, budget: ReproBudget): string 
       "| map | images | rows (runs) | F (df) | p | share between knobs | reading |",
       "|---|---|---|---|---|---|---|",
     );
-    for (const { source, images, a } of anovas) {
-      const r = a as OneWayAnova;
+    for (const { source, images, a: r } of anovas) {
       out.push(row([
         source,
         images === "test" ? "test" : `train:${budget.monitorImages ?? 256}`,
@@ -366,13 +377,8 @@ export function knobAnova(
   images: "train" | "test",
 ): OneWayAnova | null {
   const rows = ["default", ...STUDY_KNOBS.map((k) => k.knob)];
-  const groups = rows.map((knob) =>
-    s.variants.filter((v) =>
-      v.knob === knob && v.epoch === budget.epochs &&
-      (images === "test" ? v.images === "test" : v.images !== "test") &&
-      (v.saliency === source || (source === "cls-last" && v.saliency === "registers"))
-    ).map((v) => v.attnOnObject - v.objectArea)
-  ).filter((g) => g.length > 0);
+  const groups = rows.map((knob) => lastExcess(s, budget, knob, source, images))
+    .filter((g) => g.length > 0);
   const n = groups.reduce((a, g) => a + g.length, 0);
   return groups.length >= 2 && n > groups.length ? oneWayAnova(groups) : null;
 }
